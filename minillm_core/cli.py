@@ -1,0 +1,203 @@
+"""The `minillm-skill` command line. Click commands only: the work happens in runner and the skills.
+
+Exit codes: 0 ok, 1 a skill failed, 2 usage error, 3 a precondition does not hold (nothing run).
+With --json, stdout carries exactly one JSON document; logs and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import click
+
+from minillm_core import __version__
+from minillm_core.options import OptionError
+from minillm_core.plugins import UnknownSkill, get_host
+from minillm_core.runner import Plan, make_plan, run_plan
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION = 0, 1, 2, 3
+
+
+@click.group()
+@click.version_option(__version__, prog_name="minillm-skill")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+def cli(quiet: bool) -> None:
+    """Train a small language model from scratch, end to end, through agent skills.
+
+    Start with `minillm-skill run bot-start`; `minillm-skill list` shows every skill.
+    """
+    _setup_logging(logging.WARNING if quiet else logging.INFO)
+
+
+def _setup_logging(level: int) -> None:
+    logger = logging.getLogger("minillm")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)  # never stdout: it belongs to --json
+    handler.setFormatter(logging.Formatter("[minillm] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for agents.")
+def list_skills(as_json: bool) -> None:
+    """List every skill: name, description, source and preconditions."""
+    host = get_host()
+    rows = [{"name": s.name, "description": s.description, "source": s.source, "requires": list(s.requires),
+             "produces": list(s.produces), "steps": list(s.steps), "options": sorted(s.options),
+             "skill_md": str(s.skill_md)} for s in host.skills.values()]
+    if as_json:
+        _emit_json(rows)
+        return
+    width = max((len(row["name"]) for row in rows), default=0)
+    for row in rows:
+        needs = f"  [needs: {', '.join(row['requires'])}]" if row["requires"] else ""
+        source = "" if row["source"] == "builtin" else f"  (from {row['source']})"
+        click.echo(f"{row['name']:<{width}}  {_first_sentence(row['description'])}{needs}{source}")
+    _warn_plugin_problems(host)
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".") + "."
+
+
+def _warn_plugin_problems(host) -> None:
+    for problem in host.problems:
+        click.echo(f"warning: plugin {problem.plugin} ({problem.when}): {problem.error}", err=True)
+
+
+@cli.command()
+@click.argument("name")
+def show(name: str) -> None:
+    """Print a skill's SKILL.md."""
+    try:
+        skill = get_host().get_skill(name)
+    except UnknownSkill as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(skill.skill_md.read_text(encoding="utf-8"), nl=False)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
+              help="Where data, models, logs and reports go (default: the current directory).")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML file of options; a mapping under a step's name applies to that step only.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Set an option (repeatable); STEP.KEY sets it for one step of bot-start.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status report as JSON on stdout.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and each precondition; run nothing.")
+@click.option("--force", is_flag=True, help="Re-run stages even when their outputs are up to date.")
+def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as_json: bool,
+        dry_run: bool, force: bool) -> None:
+    """Run a skill (bot-start runs the whole pipeline)."""
+    host = get_host()
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        plan = make_plan(host, name, workdir, config=config, sets=sets, force=force)
+    except (UnknownSkill, OptionError) as exc:
+        if as_json:
+            _emit_json({"skill": name, "status": "usage_error", "error": str(exc)})
+        raise click.UsageError(str(exc)) from None
+    if dry_run:
+        _emit_json(plan.to_dict()) if as_json else click.echo(_describe_plan(plan))
+        sys.exit(EXIT_OK if plan.ready else EXIT_PRECONDITION)
+    with _stdout_to_stderr(as_json):
+        report = run_plan(host, plan)
+    _emit_json(report) if as_json else click.echo(_describe_report(report))
+    sys.exit({"ok": EXIT_OK, "precondition_failed": EXIT_PRECONDITION}.get(report["status"], EXIT_FAILED))
+
+
+@contextmanager
+def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
+    """Under --json, anything a library prints (even from C or a subprocess) goes to stderr."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    try:
+        real_fd = sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):  # click's test runner: no real file descriptor
+        real_fd = False
+    saved = os.dup(1) if real_fd else None
+    if saved is not None:
+        os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _describe_plan(plan: Plan) -> str:
+    lines = [f"Plan for {plan.name} in {plan.workdir} (dry run: nothing is run)"]
+    for number, stage in enumerate(plan.to_dict()["stages"], 1):
+        note = "  (up to date: would be skipped)" if stage["up_to_date"] else ""
+        lines.append(f"  {number}. {stage['skill']}{note}")
+        for check in stage["checks"]:
+            mark = "ok  " if check["holds"] else "MISSING"
+            lines.append(f"       [{mark}] {check['what']}: {check['detail']}")
+            if check["hint"] and not check["holds"]:
+                lines.append(f"               To fix: {check['hint']}")
+    lines.append("Ready: every precondition holds." if plan.ready else
+                 "Not ready: a precondition does not hold (exit code 3).")
+    return "\n".join(lines)
+
+
+def _describe_report(report: dict[str, Any]) -> str:
+    lines = [f"{report['skill']}: {report['status']} in {report['duration_s']:.1f} s"]
+    for stage in report["stages"]:
+        lines.append(f"  {stage['skill']:<14} {stage['status']:<20} {stage['summary']}")
+        if stage.get("hint") and stage["status"] != "ok":
+            lines.append(f"  {'':<14} To fix: {stage['hint']}")
+    git = report["git"]
+    if not git.get("checked"):
+        lines.append(f"git check: not checked ({git.get('reason')})")
+    else:
+        lines.append("git check: clean" if git["clean"] else
+                     f"git check: NOT clean (changed: {git['changed']}, untracked: {git['untracked']})")
+    lines.append(f"Report: {Path(report['workdir']) / report['reports']['markdown']}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for agents.")
+@click.option("--all", "include_builtins", is_flag=True, help="Include the built-in skills' plugins.")
+def plugins(as_json: bool, include_builtins: bool) -> None:
+    """List installed plugins: version, hooks, skills added, and any that failed to load."""
+    host = get_host()
+    infos = [vars(info) for info in host.plugin_infos(include_builtins)]
+    if as_json:
+        _emit_json({"plugins": infos, "problems": [p.to_dict() for p in host.problems]})
+        return
+    if not infos:
+        click.echo("No third-party plugins installed (entry-point group `minillm_skill`).")
+    for info in infos:
+        click.echo(f"{info['name']} ({info['distribution']} {info['version'] or ''}): "
+                   f"hooks {', '.join(info['hooks']) or 'none'}; skills {', '.join(info['skills']) or 'none'}")
+        for error in info["errors"]:
+            click.echo(f"  ERROR {error}")
+    for problem in host.problems:
+        if problem.plugin not in {info["name"] for info in infos}:
+            click.echo(f"{problem.plugin}: ERROR {problem.when}: {problem.error}")
+
+
+def main() -> None:
+    """Console entry point: plugins may add commands before click parses the arguments."""
+    get_host().call_each("register_commands", cli=cli)
+    cli()

@@ -1,0 +1,43 @@
+"""The plugin contract. A plugin is a module (or object) with functions marked `@hookimpl`.
+
+Each hook receives a `register` callback (the simonw/llm pattern), so a plugin adds things by
+calling it and never needs to know how the runner stores them. A minimal plugin:
+
+    from minillm_core.hookspecs import hookimpl
+    from minillm_core.skill import Skill
+
+    @hookimpl
+    def register_skills(register):
+        register(Skill.from_folder(Path(__file__).parent / "my-skill", run=my_run))
+
+Entry points in the group `minillm_skill` are loaded by minillm_core.plugins.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "minillm_skill"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_skills(register):
+    """Add skills: call `register(skill)` with a `minillm_core.skill.Skill` for each."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add CLI commands: `cli` is the top-level click group; decorate new commands with `@cli.command()`."""
+
+
+@hookspec
+def stage_started(stage, context):
+    """Called before a stage runs. `stage` is the skill name; `context` its `StageContext`."""
+
+
+@hookspec
+def stage_finished(stage, context, result):
+    """Called after a stage ends (ok or failed). `result` is its `StageRecord` (see runner)."""

@@ -1,0 +1,46 @@
+"""Is the model hub reachable? Asked once, bounded, so offline runs never wait on library retries.
+
+huggingface_hub retries for about 23 s before it gives up on an unreachable hub; with
+HF_HUB_OFFLINE=1 it fails at once. We probe once with a hard time limit and decide.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.error
+import urllib.request
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def hub_endpoint() -> str:
+    """The hub address, honouring HF_ENDPOINT (mirrors such as hf-mirror.com)."""
+    return os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+
+
+def offline_requested() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def probe_hub(timeout_s: float = 2.0) -> tuple[bool, str]:
+    """(reachable, detail), in at most about `timeout_s` seconds whatever DNS or the network does."""
+    if offline_requested():
+        return False, "HF_HUB_OFFLINE is set"
+    endpoint = hub_endpoint()
+    outcome: list[tuple[bool, str]] = []
+
+    def attempt() -> None:
+        try:
+            request = urllib.request.Request(f"{endpoint}/api/whoami-v2", method="HEAD")
+            urllib.request.urlopen(request, timeout=timeout_s)
+            outcome.append((True, f"{endpoint} answered"))
+        except urllib.error.HTTPError as exc:  # any HTTP answer (401 here) proves the hub is reachable
+            outcome.append((True, f"{endpoint} answered (HTTP {exc.code})"))
+        except (OSError, ValueError) as exc:
+            outcome.append((False, f"{endpoint} unreachable: {getattr(exc, 'reason', exc)}"))
+
+    thread = threading.Thread(target=attempt, daemon=True)  # daemon: a hung DNS lookup can't block exit
+    thread.start()
+    thread.join(timeout_s + 0.5)
+    return outcome[0] if outcome else (False, f"{endpoint} did not answer within {timeout_s:.0f} s")

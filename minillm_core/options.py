@@ -1,0 +1,169 @@
+"""Skill options: declared once per skill, set from a YAML config and repeated `--set KEY=VALUE`.
+
+The same key means the same thing in every skill (`lr` is always the peak learning rate). For a skill
+made of steps (bot-start), a plain key applies to every step that accepts it and `STEP.KEY` to one.
+Paths are made absolute where they are read: `--set` values against the current directory, config
+values against the config file's folder, as a user expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class OptionError(ValueError):
+    """A bad --set, --config or option value; the CLI turns it into a usage error (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: type  # str, int, float or bool
+    default: Any
+    help: str
+    is_path: bool = False  # the value names a file or folder: made absolute
+    may_be_name: bool = False  # ...unless it reads as a registry name or hub id and no such path exists
+
+    def parse(self, raw: Any, base: Path) -> Any:
+        """Convert a raw value (string from --set, or YAML scalar) into this option's type."""
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "null", "")):
+            return None
+        try:
+            value = _convert(raw, self.type)
+        except ValueError as exc:
+            raise OptionError(f"option '{self.name}': {raw!r} is not a valid {self.type.__name__}") from exc
+        if self.is_path and isinstance(value, str) and not (self.may_be_name and _looks_like_name(value, base)):
+            value = str((base / Path(value).expanduser()).resolve())
+        return value
+
+
+def _convert(raw: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "yes", "1", "on"):
+            return True
+        if text in ("false", "no", "0", "off"):
+            return False
+        raise ValueError(raw)
+    if kind is int and isinstance(raw, str):
+        return int(float(raw)) if "e" in raw.lower() else int(raw)
+    return kind(raw)
+
+
+def _looks_like_name(value: str, base: Path) -> bool:
+    """A registry name (`embedded-sft`) or hub id (`org/model`) that is not also a path here."""
+    if value.startswith(("/", "./", "../", "~")) or (base / value).expanduser().exists():
+        return False
+    return Path(value).suffix not in (".json", ".jsonl", ".txt", ".yaml", ".yml", ".parquet")
+
+
+def parse_set_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """`["lr=1e-4", "sft.max_steps=5"]` -> `{"lr": "1e-4", "sft.max_steps": "5"}`."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(f"--set expects KEY=VALUE, got {pair!r}")
+        parsed[key.strip()] = value
+    return parsed
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read a YAML config: plain keys, and optionally one mapping per step name."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise OptionError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise OptionError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise OptionError(f"config file {path} must hold a mapping of option names to values")
+    return data
+
+
+@dataclass(frozen=True)
+class RawSetting:
+    """One user-given value, remembered with the folder its relative paths are taken against."""
+
+    value: Any
+    base: Path
+
+
+def collect_settings(config: Mapping[str, Any], config_base: Path, sets: Mapping[str, str],
+                     set_base: Path, step_names: Iterable[str]) -> dict[str | None, dict[str, RawSetting]]:
+    """Group raw values by step (None = every step); --set wins over the config file."""
+    steps = set(step_names)
+    grouped: dict[str | None, dict[str, RawSetting]] = {}
+
+    def put(key: str, value: Any, base: Path) -> None:
+        step, _, name = key.rpartition(".")
+        if step and step not in steps:
+            raise OptionError(f"'{key}': '{step}' is not a step of this run; steps: {', '.join(sorted(steps))}")
+        grouped.setdefault(step or None, {})[name] = RawSetting(value, base)
+
+    for key, value in config.items():
+        if isinstance(value, dict) and key in steps:
+            for sub_key, sub_value in value.items():
+                put(f"{key}.{sub_key}", sub_value, config_base)
+        else:
+            put(str(key), value, config_base)
+    for key, value in sets.items():
+        put(key, value, set_base)
+    return grouped
+
+
+def resolve_settings(options: Mapping[str, Option], raw: Mapping[str, RawSetting]) -> tuple[dict, frozenset]:
+    """Defaults overlaid with the given values, each parsed; returns (settings, keys given)."""
+    settings = {name: option.default for name, option in options.items()}
+    for name, given in raw.items():
+        settings[name] = options[name].parse(given.value, given.base)
+    return settings, frozenset(raw)
+
+
+def check_known_keys(grouped: Mapping[str | None, Mapping[str, RawSetting]],
+                     options_by_step: Mapping[str, Mapping[str, Option]]) -> None:
+    """Every key must be accepted by its step (or, unscoped, by at least one step)."""
+    for step, values in grouped.items():
+        valid = set(options_by_step[step]) if step else set().union(*options_by_step.values())
+        for key in values:
+            if key not in valid:
+                where = f"skill '{step}'" if step else "this run"
+                listing = ", ".join(sorted(valid)) or "none"
+                raise OptionError(f"unknown option '{key}' for {where}; valid options: {listing}")
+
+
+def training_options(**defaults: Any) -> dict[str, Option]:
+    """The options every training skill takes, with that stage's defaults."""
+    specs = [
+        Option("dataset", str, None, "registry name (see dataset/registry.yaml) or path to a data file",
+               is_path=True, may_be_name=True),
+        Option("preset", str, "tiny", "model preset for a model built from scratch (`minillm-skill presets`)"),
+        Option("init", str, None, "model to start from: a folder or a Hugging Face hub id",
+               is_path=True, may_be_name=True),
+        Option("output", str, None, "where the trained model goes (default out/<stage>)", is_path=True),
+        Option("max_steps", int, -1, "stop after this many optimizer steps (-1: run `epochs` epochs)"),
+        Option("epochs", float, 1.0, "passes over the dataset"),
+        Option("batch_size", int, 16, "sequences per device per step"),
+        Option("grad_accum", int, 1, "gradient accumulation steps"),
+        Option("lr", float, 5e-4, "peak learning rate (cosine schedule with warmup)"),
+        Option("warmup_ratio", float, 0.05, "share of steps spent warming up the learning rate"),
+        Option("max_seq_len", int, None, "tokens per sequence (default: the preset's)"),
+        Option("save_steps", int, 100, "write a resumable checkpoint every N steps"),
+        Option("log_steps", int, 10, "log loss, lr and tokens/s every N steps"),
+        Option("seed", int, 42, "random seed"),
+        Option("bf16", str, "auto", "bfloat16 autocast: auto, true or false"),
+        Option("lenient", bool, False, "skip malformed records (counted in the report) instead of failing"),
+    ]
+    options = {spec.name: spec for spec in specs}
+    for name, value in defaults.items():
+        spec = options[name]
+        options[name] = dataclasses.replace(spec, default=value)
+    return options

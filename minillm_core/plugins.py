@@ -1,0 +1,214 @@
+"""The plugin host: built-in skills and third-party plugins, all registered with pluggy the same way.
+
+Built-in skills are plugins too: each skills/<name>/skill.py is imported and registered. Third-party
+plugins come from the entry-point group `minillm_skill`, loaded one at a time. A plugin that fails to
+import, whose hook raises, or that registers a clashing or invalid skill is recorded as a
+`PluginProblem` (shown by `minillm-skill plugins` and in run reports) and every other skill keeps
+working.
+
+Environment:
+    MINILLM_LOAD_PLUGINS    comma-separated entry-point or distribution names to load; empty loads none.
+                            Unset loads all. Built-in skills always load.
+    MINILLM_STRICT_PLUGINS  "1" makes plugin errors fatal (raise), for plugin authors debugging.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from minillm_core import hookspecs
+from minillm_core.resources import skills_dir
+from minillm_core.skill import Skill
+
+ENTRY_POINT_GROUP = "minillm_skill"
+LOAD_ENV = "MINILLM_LOAD_PLUGINS"
+STRICT_ENV = "MINILLM_STRICT_PLUGINS"
+BUILTIN = "builtin"
+
+
+class UnknownSkill(KeyError):
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(name)
+        self.name, self.known = name, known
+
+    def __str__(self) -> str:
+        return f"unknown skill '{self.name}'; skills: {', '.join(self.known)}"
+
+
+@dataclass
+class PluginProblem:
+    plugin: str
+    error: str
+    when: str  # "import", "register_skills", "stage_finished", ...
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str | None
+    hooks: list[str] = field(default_factory=list)
+    skills: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class PluginHost:
+    def __init__(self, load_entry_points: bool = True):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.problems: list[PluginProblem] = []
+        self._info: dict[str, PluginInfo] = {}
+        self._skills: dict[str, Skill] | None = None
+        self._strict = os.environ.get(STRICT_ENV, "") not in ("", "0")
+        self._register_builtins()
+        if load_entry_points:
+            self._load_entry_points()
+
+    # -- registration ---------------------------------------------------------------------------
+
+    def register(self, plugin: object, name: str, distribution: str | None = None,
+                 version: str | None = None) -> None:
+        """Register a plugin object or module (tests register plugins in-process this way)."""
+        self.pm.register(plugin, name=name)
+        hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+        self._info[name] = PluginInfo(name, distribution or name, version, hooks)
+        self._skills = None
+
+    def _register_builtins(self) -> None:
+        for skill_py in sorted(skills_dir().glob("*/skill.py")):
+            name = f"{BUILTIN}:{skill_py.parent.name}"
+            try:
+                self.register(_import_file(skill_py), name, distribution=BUILTIN)
+            except Exception as exc:  # a broken built-in must not take the others down either
+                self._problem(name, exc, "import")
+
+    def _load_entry_points(self) -> None:
+        wanted = os.environ.get(LOAD_ENV)
+        chosen = None if wanted is None else {_normal(n) for n in wanted.split(",") if n.strip()}
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist else ep.name
+            if chosen is not None and not {_normal(ep.name), _normal(dist)} & chosen:
+                continue
+            self._load_entry_point(ep, dist)
+
+    def _load_entry_point(self, ep: EntryPoint, dist: str) -> None:
+        version = ep.dist.version if ep.dist else None
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            self._info[ep.name] = PluginInfo(ep.name, dist, version)
+            self._problem(ep.name, exc, "import")
+            return
+        try:
+            self.register(plugin, ep.name, distribution=dist, version=version)
+        except Exception as exc:  # e.g. a hookimpl whose name or arguments match no hookspec
+            self._info[ep.name] = PluginInfo(ep.name, dist, version)
+            self._problem(ep.name, exc, "register")
+
+    def _problem(self, plugin: str, exc: BaseException | str, when: str) -> None:
+        if self._strict and isinstance(exc, BaseException):
+            raise exc
+        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self.problems.append(PluginProblem(plugin, text, when))
+        if plugin in self._info:
+            self._info[plugin].errors.append(f"{when}: {text}")
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def call_each(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of `hook` on its own, so one that raises spoils nothing else."""
+        results = []
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            try:
+                results.append(impl.function(*[kwargs[arg] for arg in impl.argnames]))
+            except Exception as exc:
+                self._problem(impl.plugin_name, exc, hook)
+        return results
+
+    @property
+    def skills(self) -> dict[str, Skill]:
+        if self._skills is None:
+            self._skills = self._collect_skills()
+        return self._skills
+
+    def _collect_skills(self) -> dict[str, Skill]:
+        skills: dict[str, Skill] = {}
+        # Built-ins first, so a plugin can never shadow a built-in skill by name.
+        impls = sorted(self.pm.hook.register_skills.get_hookimpls(),
+                       key=lambda impl: not impl.plugin_name.startswith(BUILTIN))
+        for impl in impls:
+            plugin = impl.plugin_name
+            source = self._info[plugin].distribution if plugin in self._info else plugin
+            added: list[Skill] = []
+            try:
+                impl.function(*[{"register": added.append}[arg] for arg in impl.argnames])
+            except Exception as exc:
+                self._problem(plugin, exc, "register_skills")
+            for skill in added:
+                self._add_skill(skills, skill, plugin, source)
+        return skills
+
+    def _add_skill(self, skills: dict[str, Skill], skill: Any, plugin: str, source: str) -> None:
+        if not isinstance(skill, Skill):
+            self._problem(plugin, f"register() expects a Skill, got {type(skill).__name__}", "register_skills")
+        elif skill.name in skills:
+            self._problem(plugin, f"skill '{skill.name}' is already registered by "
+                                  f"{skills[skill.name].source}; this one is ignored", "register_skills")
+        else:
+            skill.source = source
+            skills[skill.name] = skill
+            if plugin in self._info:
+                self._info[plugin].skills.append(skill.name)
+
+    def get_skill(self, name: str) -> Skill:
+        if name not in self.skills:
+            raise UnknownSkill(name, sorted(self.skills))
+        return self.skills[name]
+
+    def plugin_infos(self, include_builtins: bool = False) -> list[PluginInfo]:
+        self.skills  # noqa: B018 - collecting skills records which plugin added which
+        return [info for info in self._info.values() if include_builtins or info.distribution != BUILTIN]
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import skills/<name>/skill.py by path: skill folder names have hyphens, so they are not packages."""
+    module_name = "minillm_skill_builtin_" + path.parent.name.replace("-", "_")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, built on first use."""
+    global _host
+    if _host is None:
+        _host = PluginHost()
+    return _host
+
+
+def reset_host(host: PluginHost | None = None) -> None:
+    """Drop the cached host (tests use this to start from a clean slate or install their own)."""
+    global _host
+    _host = host

@@ -1,0 +1,279 @@
+"""The runner: resolve a skill into stages, check every precondition first, run, report.
+
+    plan = make_plan(host, "bot-start", workdir, sets={"preset": "tiny"})
+    report = run_plan(host, plan)     # also writes reports/latest.json and reports/latest.md
+
+A stage whose outputs are complete and whose settings and inputs are unchanged since its last
+successful run is skipped (its earlier result is reported) unless `force`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from minillm_core.gitcheck import git_check, git_state
+from minillm_core.options import (
+    check_known_keys,
+    collect_settings,
+    load_config,
+    parse_set_pairs,
+    resolve_settings,
+)
+from minillm_core.plugins import PluginHost
+from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
+from minillm_core.status import write_reports
+
+STAMPS = "out/.stamps"
+
+
+@dataclass
+class Stage:
+    skill: Skill
+    context: StageContext
+    checks: list[Check] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    name: str
+    workdir: Path
+    stages: list[Stage]
+    force: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return all(check.holds for stage in self.stages for check in stage.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"skill": self.name, "dry_run": True, "ready": self.ready, "workdir": str(self.workdir),
+                "stages": [{"skill": s.skill.name, "settings": s.context.settings,
+                            "up_to_date": not self.force and is_up_to_date(s),
+                            "checks": [c.to_dict() for c in s.checks]} for s in self.stages]}
+
+
+@dataclass
+class StageRecord:
+    skill: str
+    status: str  # ok | failed | precondition_failed | skipped
+    duration_s: float = 0.0
+    summary: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[str] = field(default_factory=list)
+    error: str | None = None
+    hint: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    details: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_plan(host: PluginHost, name: str, workdir: Path, config: Path | None = None,
+              sets: list[str] | tuple[str, ...] = (), cwd: Path | None = None, force: bool = False) -> Plan:
+    """Resolve `name` into its stages with settings, and evaluate every precondition.
+
+    Raises UnknownSkill or OptionError (both usage errors) before anything is run.
+    """
+    skill = host.get_skill(name)
+    steps = [host.get_skill(step) for step in skill.steps] or [skill]
+    workdir = Path(workdir).resolve()
+    cwd = Path(cwd or Path.cwd()).resolve()
+    grouped = collect_settings(load_config(config) if config else {},
+                               Path(config).resolve().parent if config else cwd,
+                               parse_set_pairs(sets), cwd, [s.name for s in steps])
+    check_known_keys(grouped, {s.name: s.options for s in steps})
+    stages = []
+    for step in steps:
+        raw = {k: v for k, v in grouped.get(None, {}).items() if k in step.options}
+        raw.update(grouped.get(step.name, {}))
+        settings, explicit = resolve_settings(step.options, raw)
+        stages.append(Stage(step, StageContext(step.name, workdir, settings, explicit, force)))
+    plan = Plan(name, workdir, stages, force)
+    for index, stage in enumerate(stages):
+        earlier = {s.skill.name for s in stages[:index]}
+        stage.checks = _evaluate_checks(host, stage, earlier)
+    return plan
+
+
+def _evaluate_checks(host: PluginHost, stage: Stage, earlier: set[str]) -> list[Check]:
+    checks = [_requirement(host, stage, required, earlier) for required in stage.skill.requires]
+    extra = stage.skill.checks(stage.context) if stage.skill.checks else []
+    for check in extra:
+        if not check.holds and check.made_by in earlier:
+            check = Check(check.what, True, f"made by {check.made_by} earlier in this run", check.made_by)
+        checks.append(check)
+    return checks
+
+
+def _requirement(host: PluginHost, stage: Stage, required: str, earlier: set[str]) -> Check:
+    """A skill reads another's outputs: they exist, an earlier stage makes them, or `init` replaces them."""
+    ctx = stage.context
+    if "init" in ctx.explicit and ctx.settings.get("init"):
+        return _init_check(ctx.settings["init"])
+    producer = host.skills.get(required)
+    if producer is None:
+        return Check(f"outputs of skill '{required}'", False, f"skill '{required}' is not installed",
+                     hint="`minillm-skill list` shows the installed skills")
+    outputs = ", ".join(producer.produces) or f"a finished {required} run"
+    what = f"the output of {required} ({outputs})"
+    if required in earlier:
+        return Check(what, True, f"made by {required} earlier in this run", required)
+    if is_complete(host, ctx.workdir, required):
+        return Check(what, True, f"found {outputs}", required)
+    hint = f"run `minillm-skill run {required}` first"
+    if "init" in stage.skill.options:
+        hint += " (or `--set init=PATH` to start from another model)"
+    return Check(what, False, f"missing: {outputs} in {ctx.workdir}", required, hint)
+
+
+def _init_check(init: str) -> Check:
+    if Path(init).is_absolute():
+        found = Path(init).exists()
+        return Check("the model given by init", found, f"{'found' if found else 'missing:'} {init}",
+                     hint=None if found else "check the path given to `--set init=...`")
+    return Check("the model given by init", True, f"hub id {init}, fetched when the stage runs")
+
+
+def is_complete(host: PluginHost, workdir: Path, skill_name: str) -> bool:
+    """A skill's outputs are complete when its last run succeeded and every output still exists."""
+    skill = host.skills.get(skill_name)
+    if skill is None or not skill.produces or not (workdir / STAMPS / f"{skill_name}.json").exists():
+        return False
+    return all((workdir / path).exists() for path in skill.produces)
+
+
+# -- up-to-date stamps ---------------------------------------------------------------------------
+
+
+def _fingerprint(stage: Stage) -> str:
+    """A hash of what the stage's result depends on: settings, input files, and required stages."""
+    ctx = stage.context
+    inputs = {key: _file_identity(Path(value)) for key, value in ctx.settings.items()
+              if isinstance(value, str) and Path(value).is_absolute()}
+    upstream = {name: _read_stamp(ctx.workdir, name).get("fingerprint") for name in stage.skill.requires}
+    blob = json.dumps({"skill": ctx.skill, "settings": ctx.settings, "inputs": inputs, "upstream": upstream},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _file_identity(path: Path) -> list[Any] | None:
+    if path.is_file():
+        stat = path.stat()
+        return [stat.st_size, stat.st_mtime_ns]
+    if path.is_dir():
+        return sorted([str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns]
+                      for p in path.rglob("*") if p.is_file())
+    return None
+
+
+def _read_stamp(workdir: Path, skill_name: str) -> dict[str, Any]:
+    try:
+        return json.loads((workdir / STAMPS / f"{skill_name}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def is_up_to_date(stage: Stage) -> bool:
+    skill, ctx = stage.skill, stage.context
+    if not skill.produces or not all(ctx.path(p).exists() for p in skill.produces):
+        return False
+    return _read_stamp(ctx.workdir, skill.name).get("fingerprint") == _fingerprint(stage)
+
+
+def _write_stamp(stage: Stage, record: StageRecord) -> None:
+    stamp_dir = stage.context.workdir / STAMPS
+    stamp_dir.mkdir(parents=True, exist_ok=True)
+    data = {"fingerprint": _fingerprint(stage), "finished_at": time.time(), "record": record.to_dict()}
+    tmp = stamp_dir / f".{stage.skill.name}.json.tmp"
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(stamp_dir / f"{stage.skill.name}.json")
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def run_plan(host: PluginHost, plan: Plan) -> dict[str, Any]:
+    """Run every stage in order (nothing at all if a precondition fails); write and return the report."""
+    started = time.monotonic()
+    git_before = git_state(plan.workdir)
+    if not plan.ready:
+        records = [_precondition_record(stage) for stage in plan.stages]
+    else:
+        records = _run_stages(host, plan)
+    statuses = {record.status for record in records}
+    status = next((s for s in ("precondition_failed", "failed") if s in statuses), "ok")
+    report = {"skill": plan.name, "status": status, "duration_s": round(time.monotonic() - started, 2),
+              "workdir": str(plan.workdir), "stages": [r.to_dict() for r in records],
+              "plugin_errors": [p.to_dict() for p in host.problems]}
+    # The git check comes last, after the reports exist, because they too must be ignored by git.
+    report["reports"] = write_reports(plan.workdir, report)
+    report["git"] = git_check(plan.workdir, git_before)
+    write_reports(plan.workdir, report, paths=report["reports"])
+    return report
+
+
+def _precondition_record(stage: Stage) -> StageRecord:
+    failing = [check for check in stage.checks if not check.holds]
+    if not failing:
+        return StageRecord(stage.skill.name, "skipped", summary="not run: a precondition of this run "
+                           "does not hold", settings=stage.context.settings)
+    return StageRecord(stage.skill.name, "precondition_failed",
+                       summary=f"needs {failing[0].what}",
+                       error="; ".join(f"{c.what}: {c.detail}" for c in failing),
+                       hint="; ".join(c.hint for c in failing if c.hint) or None,
+                       settings=stage.context.settings)
+
+
+def _run_stages(host: PluginHost, plan: Plan) -> list[StageRecord]:
+    records: list[StageRecord] = []
+    for stage in plan.stages:
+        broken = next((r.skill for r in records if r.status == "failed"), None)
+        if broken:
+            records.append(StageRecord(stage.skill.name, "skipped", summary=f"not run: {broken} failed",
+                                       settings=stage.context.settings))
+        elif not plan.force and is_up_to_date(stage):
+            records.append(_reuse_record(stage))
+        else:
+            records.append(_run_stage(host, stage))
+    return records
+
+
+def _reuse_record(stage: Stage) -> StageRecord:
+    earlier = _read_stamp(stage.context.workdir, stage.skill.name)["record"]
+    earlier.update(status="skipped", duration_s=0.0,
+                   summary=f"up to date, not re-run (use --force to re-run): {earlier['summary']}")
+    return StageRecord(**earlier)
+
+
+def _run_stage(host: PluginHost, stage: Stage) -> StageRecord:
+    ctx = stage.context
+    ctx.log.info("== %s ==", ctx.skill)
+    host.call_each("stage_started", stage=ctx.skill, context=ctx)
+    started = time.monotonic()
+    record = StageRecord(ctx.skill, "failed", settings=ctx.settings)
+    try:
+        result = stage.skill.run(ctx)
+        if not isinstance(result, StageResult):
+            raise TypeError(f"skill '{ctx.skill}' returned {type(result).__name__}, expected StageResult")
+        record = StageRecord(ctx.skill, "ok", summary=result.summary, metrics=result.metrics,
+                             artifacts=result.artifacts, settings=ctx.settings, details=result.details)
+    except SkillError as exc:
+        record.summary, record.error, record.hint = f"failed: {exc}", str(exc), exc.hint
+    except KeyboardInterrupt:
+        record.summary = record.error = "interrupted"
+        record.hint = f"run the same command again: `minillm-skill run {ctx.skill}` resumes where it stopped"
+    except Exception as exc:  # a skill's bug must still end in a report, not a traceback
+        ctx.log.exception("skill %s failed", ctx.skill)
+        record.summary, record.error = f"failed: {type(exc).__name__}: {exc}", f"{type(exc).__name__}: {exc}"
+        record.hint = f"see the log above; fix the cause and run `minillm-skill run {ctx.skill}` again"
+    record.duration_s = round(time.monotonic() - started, 2)
+    if record.status == "ok":
+        _write_stamp(stage, record)
+    host.call_each("stage_finished", stage=ctx.skill, context=ctx, result=record)
+    ctx.log.info("%s: %s (%.1f s)", ctx.skill, record.summary, record.duration_s)
+    return record
