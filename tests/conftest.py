@@ -1,0 +1,40 @@
+"""Shared fixtures: no hub, no third-party plugins unless a test asks, a fresh plugin host per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports huggingface_hub: tests must never try the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_plugins(monkeypatch):
+    """Load no installed third-party plugins unless a test sets MINILLM_LOAD_PLUGINS itself."""
+    from minillm_core.plugins import reset_host
+
+    monkeypatch.setenv("MINILLM_LOAD_PLUGINS", "")
+    monkeypatch.delenv("MINILLM_STRICT_PLUGINS", raising=False)
+    reset_host()
+    yield
+    reset_host()
+
+
+@pytest.fixture
+def git_workdir(tmp_path: Path) -> Path:
+    """A fresh git repository that ignores what runs write, with one committed file."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".gitignore").write_text("dataset/\nout/\nlogs/\nreports/\n")
+    (repo / "notes.txt").write_text("tracked\n")
+    git = ["git", "-c", "user.email=test@example.com", "-c", "user.name=test"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
+    return repo

@@ -1,0 +1,158 @@
+"""The CLI through click's CliRunner: every command, every exit code, stdout purity under --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from minillm_core.cli import cli
+from minillm_core.hookspecs import hookimpl
+from minillm_core.plugins import get_host
+from minillm_core.skill import Skill, SkillError, StageResult
+from tests.helpers import make_skill_folder
+
+BUILTIN_SKILLS = {"bot-start", "env-check", "download-data", "pretrain", "sft", "dpo", "eval", "report"}
+
+
+class SkillsPlugin:
+    """An in-process plugin adding the given skills."""
+
+    def __init__(self, *skills: Skill):
+        self.skills = skills
+
+    @hookimpl
+    def register_skills(self, register):
+        for skill in self.skills:
+            register(skill)
+
+
+def add_test_skill(tmp_path: Path, name: str, run, **metadata: str) -> Skill:
+    skill = Skill.from_folder(make_skill_folder(tmp_path / "skills", name, metadata=metadata), run=run)
+    get_host().register(SkillsPlugin(skill), name=f"test-{name}")
+    return skill
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_list_shows_every_builtin_skill_with_source_and_preconditions():
+    result = invoke("list", "--json")
+    assert result.exit_code == 0
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert BUILTIN_SKILLS <= set(rows)
+    assert rows["dpo"]["requires"] == ["sft"] and rows["dpo"]["source"] == "builtin"
+    assert rows["bot-start"]["steps"] == ["env-check", "download-data", "pretrain", "sft", "dpo", "eval", "report"]
+    text = invoke("list").stdout
+    assert "needs: sft" in text and all(name in text for name in BUILTIN_SKILLS)
+
+
+def test_show_prints_skill_md_and_unknown_skill_is_usage_error():
+    result = invoke("show", "dpo")
+    assert result.exit_code == 0 and result.stdout.startswith("---\nname: dpo\n")
+    missing = invoke("show", "nope")
+    assert missing.exit_code == 2
+    assert "unknown skill 'nope'" in missing.stderr and "bot-start" in missing.stderr
+
+
+def test_run_unknown_skill_exits_2_naming_the_skills(tmp_path):
+    result = invoke("run", "nope", "--workdir", str(tmp_path), "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {"skill": "nope", "status": "usage_error",
+                                         "error": result.stderr.split("Error: ")[1].strip()}
+    assert "skills: bot-start, download-data" in result.stderr
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("nosuchkey=1", "unknown option 'nosuchkey' for this run; valid options: batch_size"),
+    ("lr", "--set expects KEY=VALUE"),
+    ("max_steps=lots", "'max_steps': 'lots' is not a valid int"),
+    ("nostep.lr=1", "'nostep' is not a step of this run"),
+])
+def test_bad_options_are_usage_errors(tmp_path, pair, message):
+    result = invoke("run", "sft", "--workdir", str(tmp_path), "--set", pair)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_dpo_in_empty_workdir_exits_3_naming_what_is_missing_and_who_makes_it(tmp_path):
+    result = invoke("run", "dpo", "--workdir", str(tmp_path), "--json")
+    assert result.exit_code == 3
+    report = json.loads(result.stdout)
+    stage = report["stages"][0]
+    assert report["status"] == stage["status"] == "precondition_failed"
+    assert "out/sft" in stage["error"]
+    assert "minillm-skill run sft" in stage["hint"]
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_dry_run_prints_plan_and_runs_nothing(tmp_path):
+    ready = invoke("run", "bot-start", "--workdir", str(tmp_path), "--dry-run", "--json")
+    assert ready.exit_code == 0
+    plan = json.loads(ready.stdout)
+    assert [s["skill"] for s in plan["stages"]][:3] == ["env-check", "download-data", "pretrain"]
+    sft_check = next(s for s in plan["stages"] if s["skill"] == "sft")["checks"][0]
+    assert sft_check["holds"] and "earlier in this run" in sft_check["detail"]
+    not_ready = invoke("run", "dpo", "--workdir", str(tmp_path), "--dry-run")
+    assert not_ready.exit_code == 3
+    assert "[MISSING] the output of sft (out/sft)" in not_ready.stdout
+    assert not (tmp_path / "reports").exists()
+
+
+def test_init_replaces_the_required_model(tmp_path):
+    model = tmp_path / "my-model"
+    model.mkdir()
+    result = invoke("run", "dpo", "--workdir", str(tmp_path), "--dry-run", "--set", f"init={model}")
+    assert result.exit_code == 0 and f"found {model}" in result.stdout
+    missing = invoke("run", "dpo", "--workdir", str(tmp_path), "--dry-run", "--set", "init=./absent")
+    assert missing.exit_code == 3 and "check the path given to `--set init=...`" in missing.stdout
+
+
+def test_a_plugin_skill_is_listed_and_run(tmp_path):
+    add_test_skill(tmp_path, "greet", lambda ctx: StageResult("said hello", metrics={"greetings": 1}))
+    listing = json.loads(invoke("list", "--json").stdout)
+    assert {"name": "greet", "source": "test-greet"}.items() <= next(r for r in listing if r["name"] == "greet").items()
+    result = invoke("run", "greet", "--workdir", str(tmp_path), "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["stages"][0]["metrics"] == {"greetings": 1}
+    assert (tmp_path / "reports" / "latest.json").exists() and (tmp_path / "reports" / "latest.md").exists()
+
+
+def test_a_failing_skill_exits_1_with_error_and_hint(tmp_path):
+    def fail(ctx):
+        raise SkillError("the data is bad", hint="run `minillm-skill run download-data`")
+
+    add_test_skill(tmp_path, "breaks", fail)
+    result = invoke("run", "breaks", "--workdir", str(tmp_path), "--json")
+    assert result.exit_code == 1
+    stage = json.loads(result.stdout)["stages"][0]
+    assert (stage["status"], stage["error"], stage["hint"]) == (
+        "failed", "the data is bad", "run `minillm-skill run download-data`")
+
+
+def test_a_skill_that_crashes_still_ends_in_a_report(tmp_path):
+    add_test_skill(tmp_path, "crashes", lambda ctx: 1 / 0)
+    result = invoke("run", "crashes", "--workdir", str(tmp_path), "--json")
+    assert result.exit_code == 1
+    assert "ZeroDivisionError" in json.loads(result.stdout)["stages"][0]["error"]
+    assert json.loads((tmp_path / "reports" / "latest.json").read_text())["status"] == "failed"
+
+
+def test_env_check_runs_and_reports_the_machine(git_workdir):
+    result = invoke("run", "env-check", "--workdir", str(git_workdir), "--json")
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(result.stdout)["stages"][0]["metrics"]
+    assert metrics["cpu_cores"] >= 1 and metrics["ram_gb"] > 0 and metrics["packages"]["torch"]
+    assert metrics["hub_reachable"] is False  # HF_HUB_OFFLINE=1 in the suite
+    assert metrics["git_ignores"] == {f"{d}/.probe": True for d in ("dataset", "out", "logs", "reports")}
+
+
+def test_plugins_command_lists_none_by_default():
+    result = invoke("plugins", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"plugins": [], "problems": []}
+    assert "No third-party plugins installed" in invoke("plugins").stdout

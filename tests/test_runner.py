@@ -1,0 +1,133 @@
+"""The runner: settings, up-to-date skipping, failure handling, reports and the git check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from minillm_core.options import Option, OptionError
+from minillm_core.plugins import get_host
+from minillm_core.runner import make_plan, run_plan
+from minillm_core.skill import Skill, StageResult
+from tests.helpers import make_skill_folder
+from tests.test_cli import SkillsPlugin
+
+
+def register(tmp_path: Path, *skills: Skill) -> None:
+    get_host().register(SkillsPlugin(*skills), name="test-" + "-".join(s.name for s in skills))
+
+
+def counting_skill(tmp_path: Path, name: str, calls: list, produces: str = "", requires: str = "",
+                   options: dict | None = None) -> Skill:
+    def run(ctx):
+        calls.append(name)
+        for path in produces.split():
+            ctx.path(path).mkdir(parents=True, exist_ok=True)
+        return StageResult(f"{name} done", metrics={"n": len(calls)})
+
+    metadata = {key: value for key, value in (("produces", produces), ("requires", requires)) if value}
+    folder = make_skill_folder(tmp_path / "skills", name, metadata=metadata)
+    return Skill.from_folder(folder, run=run, options=options or {})
+
+
+def test_config_file_and_set_precedence_scoping_and_paths(tmp_path):
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    config = config_dir / "run.yaml"
+    config.write_text("lr: 0.001\nbatch_size: 4\nsft:\n  lr: 0.0002\n  dataset: data/sft.jsonl\n")
+    cwd = tmp_path / "elsewhere"
+    plan = make_plan(get_host(), "bot-start", tmp_path / "work", config=config,
+                     sets=["batch_size=8", "pretrain.init=./base-model", "dpo.init=org/hub-model"], cwd=cwd)
+    settings = {stage.skill.name: stage.context.settings for stage in plan.stages}
+    assert settings["pretrain"]["lr"] == 0.001 and settings["sft"]["lr"] == 0.0002  # scoped beats plain
+    assert settings["pretrain"]["batch_size"] == settings["dpo"]["batch_size"] == 8  # --set beats config
+    assert settings["sft"]["dataset"] == str(config_dir / "data" / "sft.jsonl")  # config: its own folder
+    assert settings["pretrain"]["init"] == str(cwd / "base-model")  # --set: the current directory
+    assert settings["dpo"]["init"] == "org/hub-model"  # a hub id stays a name
+    assert settings["sft"]["dataset"] != settings["pretrain"]["dataset"] == "embedded-pretrain"
+
+
+def test_unknown_key_in_config_lists_valid_keys(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("sft:\n  learning_rate: 0.1\n")
+    with pytest.raises(OptionError, match="unknown option 'learning_rate' for skill 'sft'; valid options: .*lr"):
+        make_plan(get_host(), "bot-start", tmp_path, config=config)
+    with pytest.raises(OptionError, match="config file not found"):
+        make_plan(get_host(), "sft", tmp_path, config=tmp_path / "missing.yaml")
+
+
+def test_up_to_date_stage_is_skipped_until_settings_or_inputs_change(tmp_path):
+    calls: list[str] = []
+    options = {"size": Option("size", int, 1, "a number")}
+    register(tmp_path, counting_skill(tmp_path, "make", calls, produces="out/make", options=options),
+             counting_skill(tmp_path, "use", calls, produces="out/use", requires="make"))
+    host = get_host()
+
+    def run(name, *sets, force=False):
+        return run_plan(host, make_plan(host, name, tmp_path, sets=sets, force=force))
+
+    assert run("make")["stages"][0]["status"] == "ok"
+    again = run("make")["stages"][0]
+    assert again["status"] == "skipped" and again["summary"].startswith("up to date")
+    assert again["metrics"] == {"n": 1}  # the earlier result is reported
+    assert run("make", force=True)["stages"][0]["status"] == "ok"
+    assert run("make", "size=2")["stages"][0]["status"] == "ok"  # settings changed
+    assert run("use")["stages"][0]["status"] == "ok"
+    assert run("use")["stages"][0]["status"] == "skipped"
+    run("make", "size=3")  # the upstream stage changed: "use" must run again
+    assert run("use")["stages"][0]["status"] == "ok"
+    assert calls == ["make", "make", "make", "use", "make", "use"]
+
+
+def test_a_failed_stage_stops_the_pipeline_and_later_stages_are_skipped(tmp_path):
+    calls: list[str] = []
+
+    def fail(ctx):
+        raise RuntimeError("disk on fire")
+
+    register(tmp_path, counting_skill(tmp_path, "first", calls),
+             Skill.from_folder(make_skill_folder(tmp_path / "skills", "second"), run=fail),
+             counting_skill(tmp_path, "third", calls),
+             Skill.from_folder(make_skill_folder(tmp_path / "skills", "pipeline",
+                                                 metadata={"steps": "first second third"})))
+    host = get_host()
+    report = run_plan(host, make_plan(host, "pipeline", tmp_path))
+    assert [(s["skill"], s["status"]) for s in report["stages"]] == [
+        ("first", "ok"), ("second", "failed"), ("third", "skipped")]
+    assert report["status"] == "failed" and calls == ["first"]
+    assert report["stages"][1]["error"] == "RuntimeError: disk on fire"
+    assert report["stages"][2]["summary"] == "not run: second failed"
+
+
+def test_reports_are_written_with_a_history_copy(tmp_path):
+    host = get_host()
+    report = run_plan(host, make_plan(host, "report", tmp_path))
+    latest = json.loads((tmp_path / "reports" / "latest.json").read_text())
+    assert latest == json.loads(json.dumps(report, default=str))
+    assert (tmp_path / report["reports"]["history_json"]).exists()
+    markdown = (tmp_path / "reports" / "latest.md").read_text()
+    assert markdown.startswith("# minillm-skill run report: ok")
+    assert markdown.rstrip().endswith(f"Not checked: {tmp_path.resolve()} is not inside a git repository.")
+
+
+def test_git_check_clean_in_a_repository_that_ignores_outputs(git_workdir):
+    host = get_host()
+    report = run_plan(host, make_plan(host, "report", git_workdir))
+    assert report["git"]["checked"] and report["git"]["clean"]
+    assert "## Git check\n\nClean" in (git_workdir / "reports" / "latest.md").read_text()
+
+
+def test_git_check_names_a_tracked_file_the_run_changed(git_workdir, tmp_path):
+    def scribble(ctx):
+        (ctx.workdir / "notes.txt").write_text("changed by the run\n")
+        (ctx.workdir / "stray.txt").write_text("not ignored\n")
+        return StageResult("scribbled")
+
+    register(tmp_path, Skill.from_folder(make_skill_folder(tmp_path / "skills", "scribble"), run=scribble))
+    host = get_host()
+    git = run_plan(host, make_plan(host, "scribble", git_workdir))["git"]
+    assert (git["clean"], git["changed"], git["untracked"]) == (False, ["notes.txt"], ["stray.txt"])
+    assert git["dirty_before_run"] == []
+    assert "**Not clean**: changed tracked files: `notes.txt`" in (git_workdir / "reports" / "latest.md").read_text()
