@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from minillm_core import __version__
+from minillm_core.distributed import is_main_process
 from minillm_core.options import OptionError
 from minillm_core.plugins import UnknownSkill, get_host
 from minillm_core.runner import Plan, make_plan, run_plan
@@ -33,7 +34,7 @@ def cli(quiet: bool) -> None:
 
     Start with `minillm-skill run bot-start`; `minillm-skill list` shows every skill.
     """
-    _setup_logging(logging.WARNING if quiet else logging.INFO)
+    _setup_logging(logging.WARNING if quiet or not is_main_process() else logging.INFO)
 
 
 def _setup_logging(level: int) -> None:
@@ -116,7 +117,8 @@ def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as
         sys.exit(EXIT_OK if plan.ready else EXIT_PRECONDITION)
     with _stdout_to_stderr(as_json):
         report = run_plan(host, plan)
-    _emit_json(report) if as_json else click.echo(_describe_report(report))
+    if is_main_process():  # under torchrun, one process speaks for all
+        _emit_json(report) if as_json else click.echo(_describe_report(report))
     sys.exit({"ok": EXIT_OK, "precondition_failed": EXIT_PRECONDITION}.get(report["status"], EXIT_FAILED))
 
 

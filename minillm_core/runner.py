@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from minillm_core.distributed import is_main_process
 from minillm_core.gitcheck import git_check, git_state
 from minillm_core.options import (
     check_known_keys,
@@ -210,11 +211,15 @@ def run_plan(host: PluginHost, plan: Plan) -> dict[str, Any]:
     report = {"skill": plan.name, "status": status, "duration_s": round(time.monotonic() - started, 2),
               "workdir": str(plan.workdir), "stages": [r.to_dict() for r in records],
               "plugin_errors": [p.to_dict() for p in host.problems]}
+    if not is_main_process():  # under torchrun every rank runs the stage; one writes the reports
+        report["git"] = {"checked": False, "reason": "checked by the main process"}
+        return report
     # The git check comes last, after the reports exist, because they too must be ignored by git.
     report["reports"] = write_reports(plan.workdir, report)
     report["git"] = git_check(plan.workdir, git_before)
     write_reports(plan.workdir, report, paths=report["reports"])
     return report
+
 
 
 def _precondition_record(stage: Stage) -> StageRecord:
@@ -272,7 +277,7 @@ def _run_stage(host: PluginHost, stage: Stage) -> StageRecord:
         record.summary, record.error = f"failed: {type(exc).__name__}: {exc}", f"{type(exc).__name__}: {exc}"
         record.hint = f"see the log above; fix the cause and run `minillm-skill run {ctx.skill}` again"
     record.duration_s = round(time.monotonic() - started, 2)
-    if record.status == "ok":
+    if record.status == "ok" and is_main_process():
         _write_stamp(stage, record)
     host.call_each("stage_finished", stage=ctx.skill, context=ctx, result=record)
     ctx.log.info("%s: %s (%.1f s)", ctx.skill, record.summary, record.duration_s)

@@ -13,7 +13,7 @@ OPTIONS["beta"] = Option("beta", float, 0.1, "DPO temperature: how far the model
 
 
 def run(ctx: StageContext) -> StageResult:
-    from minillm_core.trainer import train  # the heavy imports happen only when a stage runs
+    from minillm_core.training import train  # the heavy imports happen only when a stage runs
 
     return train("dpo", ctx)
 

@@ -12,7 +12,7 @@ OPTIONS = training_options(dataset="embedded-pretrain", lr=5e-4)
 
 
 def run(ctx: StageContext) -> StageResult:
-    from minillm_core.trainer import train  # the heavy imports happen only when a stage runs
+    from minillm_core.training import train  # the heavy imports happen only when a stage runs
 
     return train("pretrain", ctx)
 

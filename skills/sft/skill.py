@@ -13,7 +13,7 @@ OPTIONS["lora"] = Option("lora", bool, False, "train LoRA adapters (peft) instea
 
 
 def run(ctx: StageContext) -> StageResult:
-    from minillm_core.trainer import train  # the heavy imports happen only when a stage runs
+    from minillm_core.training import train  # the heavy imports happen only when a stage runs
 
     return train("sft", ctx)
 

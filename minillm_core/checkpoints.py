@@ -1,0 +1,69 @@
+"""Crash-safe checkpoints: resume only from a checkpoint known to be whole.
+
+The Trainer writes checkpoint-N/ piece by piece (weights, optimizer, scheduler, RNG, trainer state),
+so a kill can leave a half-written folder. After the Trainer finishes one, we write a marker file
+into it (temp file, then rename: atomic), and resume only from the newest marked checkpoint. With
+`save_total_limit=2` the Trainer keeps the previous, marked checkpoint until the new one is whole.
+A checkpoint folder also records the settings it was made with: changed settings start afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from minillm_core.distributed import is_main_process
+
+MARKER = "minillm-checkpoint-complete"
+SETTINGS_FILE = "settings.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def mark_complete(checkpoint: Path) -> None:
+    tmp = checkpoint / f".{MARKER}.tmp"
+    tmp.write_text("ok\n")
+    os.replace(tmp, checkpoint / MARKER)
+
+
+def last_good_checkpoint(directory: Path, log: logging.Logger | None = None) -> Path | None:
+    """The newest checkpoint with its completion marker; half-written ones are passed over."""
+    found = sorted(((int(m.group(1)), path) for path in directory.glob("checkpoint-*")
+                    if (m := _CHECKPOINT.match(path.name))), reverse=True)
+    for _, path in found:
+        if (path / MARKER).exists():
+            return path
+        if log:
+            log.warning("ignoring %s: it was not finished (the run was killed while writing it)", path.name)
+    return None
+
+
+def prepare_checkpoint_dir(directory: Path, settings: dict[str, Any], log: logging.Logger) -> bool:
+    """True when an unfinished run with the same settings left a good checkpoint to resume from.
+
+    Every process decides the same way by reading; only the main process deletes or writes.
+    """
+    wanted = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    try:
+        saved = json.loads((directory / SETTINGS_FILE).read_text())
+    except (OSError, ValueError):
+        saved = None
+    if saved == wanted and last_good_checkpoint(directory) is not None:
+        log.info("resuming from the last checkpoint in %s", directory)
+        return True
+    if is_main_process():
+        if directory.exists():
+            log.info("discarding checkpoints in %s made with other settings", directory)
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        (directory / SETTINGS_FILE).write_text(json.dumps(wanted, indent=1))
+    return False
+
+
+def clear_checkpoints(directory: Path) -> None:
+    """After a finished run the final model is saved; its checkpoints would only waste disk."""
+    shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,29 @@
+"""Pretraining: next-token prediction on raw text packed into full sequences (no padding)."""
+
+from __future__ import annotations
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+from minillm_core.data.packing import build_pretrain_dataset
+from minillm_core.training import TrainingRun
+
+KIND = "pretrain"
+DEFAULT_INIT = None
+SAMPLE_STYLE = "completion"
+
+
+def collate_blocks(rows: list[dict]) -> dict[str, torch.Tensor]:
+    """Packed blocks need no padding; labels are the inputs (the model shifts them)."""
+    ids = torch.tensor([row["input_ids"] for row in rows], dtype=torch.long)
+    return {"input_ids": ids, "labels": ids}
+
+
+def build_trainer(run: TrainingRun) -> Trainer:
+    packed = build_pretrain_dataset(run.records(), run.tokenizer, run.seq_len, run.cache_dir())
+    run.data_stats.update(documents=packed.stats.documents, dataset_tokens=packed.stats.tokens,
+                          sequences=packed.stats.blocks, seq_len=run.seq_len)
+    # Every token of a packed block is real, so count them all (pad and EOS share an id here).
+    args = TrainingArguments(**{**run.args, "include_num_input_tokens_seen": "all"})
+    return Trainer(model=run.model, args=args, train_dataset=packed.dataset, data_collator=collate_blocks,
+                   processing_class=run.tokenizer, callbacks=run.callbacks)

@@ -1,0 +1,30 @@
+"""Supervised fine-tuning: conversations, with the loss on the assistant's tokens only; LoRA optional."""
+
+from __future__ import annotations
+
+import re
+
+from peft import LoraConfig
+from trl import SFTConfig, SFTTrainer
+
+from minillm_core.training import TrainingRun
+
+KIND = "sft"
+DEFAULT_INIT = "out/pretrain"
+SAMPLE_STYLE = "chat"
+_GENERATION_MARK = re.compile(r"{%-?\s*generation\s*-?%}")
+
+
+def build_trainer(run: TrainingRun) -> SFTTrainer:
+    records = run.records_dataset()
+    run.data_stats.update(conversations=len(records), seq_len=run.seq_len)
+    # Assistant-only loss needs {% generation %} marks in the chat template; ours has them, a
+    # downloaded model's may not, and then the loss covers the whole conversation.
+    assistant_only = bool(_GENERATION_MARK.search(run.tokenizer.chat_template or ""))
+    if not assistant_only:
+        run.ctx.log.warning("the chat template has no {%% generation %%} marks: loss on every token")
+    args = SFTConfig(**run.args, max_length=run.seq_len, assistant_only_loss=assistant_only, packing=False)
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM") if run.ctx.settings["lora"] else None
+    return SFTTrainer(model=run.model, args=args, train_dataset=records, processing_class=run.tokenizer,
+                      callbacks=run.callbacks, peft_config=lora)

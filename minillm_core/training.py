@@ -1,0 +1,241 @@
+"""The one training path shared by pretrain, sft and dpo.
+
+A stage (minillm_core/stages/<stage>.py) says only what differs: which data it reads, which trainer
+(transformers Trainer, TRL SFTTrainer or DPOTrainer) and which model it starts from. Everything else
+lives here, once: settings to TrainingArguments, the model to start from, crash-safe checkpoints and
+resume, the JSONL log, the progress bar, sample answers, and the final atomic save.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+import transformers
+from accelerate import PartialState
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer
+
+from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers
+from minillm_core.checkpoints import clear_checkpoints, last_good_checkpoint, prepare_checkpoint_dir
+from minillm_core.data.formats import DataError, RecordReader
+from minillm_core.data.registry import DatasetSpec, resolve_dataset
+from minillm_core.presets import build_model, model_config, resolve_preset
+from minillm_core.skill import SkillError, StageContext, StageResult
+from minillm_core.tokenizer import chat_stop_token_ids, load_tokenizer
+
+# Our progress bar and log lines say what matters; the libraries' own bars and chatter would bury them.
+transformers.logging.set_verbosity_error()
+datasets.disable_progress_bars()
+transformers.utils.logging.disable_progress_bar()  # also the hub's bars
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)\.")
+
+
+@dataclass
+class TrainingRun:
+    """What a stage needs to build its trainer."""
+
+    stage: str
+    ctx: StageContext
+    model: PreTrainedModel
+    tokenizer: Any
+    dataset: DatasetSpec
+    seq_len: int
+    args: dict[str, Any]  # keyword arguments common to TrainingArguments, SFTConfig and DPOConfig
+    callbacks: list = field(default_factory=list)
+    data_stats: dict[str, Any] = field(default_factory=dict)  # filled by the stage, for the report
+
+    def records(self) -> RecordReader:
+        spec = self.dataset
+        return RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=self.ctx.settings["lenient"])
+
+    def cache_dir(self) -> Path:
+        return self.ctx.path("out/.cache")
+
+    def records_dataset(self) -> datasets.Dataset:
+        """The records as a datasets.Dataset, cached on disk (memory-mapped) and rebuilt when the file changes."""
+        spec, stat = self.dataset, self.dataset.path.stat()
+        return datasets.Dataset.from_generator(
+            _read_records, cache_dir=str(self.cache_dir()),
+            gen_kwargs={"path": str(spec.path), "kind": spec.kind, "format": spec.format, "columns": spec.columns,
+                        "lenient": self.ctx.settings["lenient"], "identity": [stat.st_size, stat.st_mtime_ns]})
+
+
+def _read_records(path: str, kind: str, format: str | None, columns: dict, lenient: bool, identity: list):
+    """Generator for datasets (`identity` is unused here; it makes the cache key change with the file)."""
+    yield from RecordReader(Path(path), kind, format, columns, lenient=lenient)
+
+
+def train(stage: str, ctx: StageContext) -> StageResult:
+    """Train one stage: resolve data and model, train (resuming after a crash), save atomically."""
+    recipe = importlib.import_module(f"minillm_core.stages.{stage}")
+    settings = ctx.settings
+    output = Path(settings["output"] or ctx.path(f"out/{stage}"))
+    checkpoints = ctx.path(f"out/.checkpoints/{stage}")
+    dataset = _resolve_data(settings["dataset"], recipe.KIND, ctx)
+    transformers.set_seed(settings["seed"])
+    model, tokenizer = load_start_model(settings, ctx, recipe.DEFAULT_INIT)
+    seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
+    resume = prepare_checkpoint_dir(checkpoints, settings, ctx.log)
+    run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, training_arguments(settings, checkpoints))
+    run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{stage}.jsonl"), append=resume),
+                     ProgressBar(stage), SampleAnswers(tokenizer, recipe.SAMPLE_STYLE, ctx.log,
+                                                       ctx.path(f"logs/{stage}_samples.jsonl"), append=resume)]
+    try:
+        with PartialState().main_process_first():  # one process tokenizes and caches; the others reuse it
+            trainer = recipe.build_trainer(run)
+    except DataError as exc:
+        raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
+    _use_our_progress_bar(trainer)
+    checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if trainer.is_world_process_zero():
+        save_model(trainer, tokenizer, output, recipe.SAMPLE_STYLE)
+        clear_checkpoints(checkpoints)
+    return _stage_result(stage, trainer, result, run, output, checkpoint, ctx)
+
+
+def _resolve_data(ref: str, kind: str, ctx: StageContext) -> DatasetSpec:
+    try:
+        spec = resolve_dataset(ref, kind, ctx.workdir)
+    except (ValueError, OSError) as exc:
+        raise SkillError(str(exc), hint="`--set dataset=NAME` with a name from dataset/registry.yaml, "
+                                        "or `--set dataset=PATH` to a data file") from exc
+    if not spec.is_downloaded:
+        raise SkillError(f"dataset '{spec.name}' is not downloaded yet ({spec.path} is missing)",
+                         hint=f"run `minillm-skill run download-data --set dataset={spec.name}`")
+    return spec
+
+
+def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: str | None):
+    """The model a stage starts from: `init` (folder or hub id), the previous stage's, or a new one."""
+    init = settings["init"] or (str(ctx.path(default_init)) if default_init else None)
+    if init is None:
+        tokenizer = load_tokenizer()
+        config = model_config(settings["preset"], vocab_size=max(len(tokenizer), 6400))
+        ctx.log.info("building a new %s model (preset %s)", config.model_type, settings["preset"])
+        return build_model(config), tokenizer
+    path = _local_model_path(init, ctx)
+    ctx.log.info("starting from %s", path)
+    # Never trust_remote_code: only stock transformers architectures, weights from safetensors.
+    model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False, use_safetensors=True,
+                                                 dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _local_model_path(init: str, ctx: StageContext) -> str:
+    if Path(init).exists():
+        return init
+    if Path(init).is_absolute():
+        raise SkillError(f"model folder {init} does not exist", hint="check `--set init=...`")
+    from huggingface_hub import snapshot_download  # a hub id, e.g. Qwen/Qwen3-0.6B
+
+    try:
+        return snapshot_download(init, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt"])
+    except Exception as exc:
+        raise SkillError(f"cannot fetch model '{init}' from the hub: {exc}",
+                         hint="check the network (`minillm-skill run env-check`) or give a local folder") from exc
+
+
+def training_arguments(settings: dict[str, Any], checkpoints: Path) -> dict[str, Any]:
+    """Our settings as keyword arguments that TrainingArguments, SFTConfig and DPOConfig all take."""
+    cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(checkpoints),
+        max_steps=settings["max_steps"],
+        num_train_epochs=settings["epochs"],
+        per_device_train_batch_size=settings["batch_size"],
+        gradient_accumulation_steps=settings["grad_accum"],
+        learning_rate=settings["lr"],
+        lr_scheduler_type="cosine",
+        warmup_steps=settings["warmup_ratio"],  # a float below 1 is a ratio of the total steps
+        max_grad_norm=1.0,
+        weight_decay=0.0,
+        seed=settings["seed"],
+        logging_steps=settings["log_steps"],
+        save_strategy="steps",
+        save_steps=settings["save_steps"],
+        save_total_limit=2,  # the newest may be half-written when killed; the one before stays good
+        bf16=use_bf16(settings["bf16"], cuda),
+        use_cpu=not cuda,
+        activation_checkpointing=False,  # TRL defaults to True; these models are small enough without it
+        report_to="none",
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=False,  # True would swap in a callback that prints logs to stdout
+    )
+
+
+def use_bf16(setting: str, cuda: bool) -> bool:
+    """`auto`: bf16 on GPUs that support it; on CPU, fp32 until the benchmark shows bf16 pays there."""
+    choice = str(setting).lower()
+    if choice not in ("auto", "true", "false"):
+        raise SkillError(f"bf16 must be auto, true or false, got {setting!r}")
+    if choice == "auto":
+        return cuda and torch.cuda.is_bf16_supported()
+    return choice == "true"
+
+
+def _use_our_progress_bar(trainer: Trainer) -> None:
+    trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
+
+
+def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str) -> None:
+    """Save model, tokenizer and generation config to a temporary folder, then swap it into place."""
+    staging = output.with_name(f".{output.name}.saving")
+    shutil.rmtree(staging, ignore_errors=True)
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):  # LoRA: save the adapter apart, then merge it in
+        model.save_pretrained(staging / "adapter")
+        model = model.merge_and_unload()
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = (chat_stop_token_ids(tokenizer) if sample_style == "chat"
+                                            else tokenizer.eos_token_id)
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    old = output.with_name(f".{output.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output.exists():
+        os.replace(output, old)
+    os.replace(staging, output)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output: Path,
+                  checkpoint: Path | None, ctx: StageContext) -> StageResult:
+    history = [entry for entry in trainer.state.log_history if "loss" in entry]
+    tokens = trainer.state.num_input_tokens_seen
+    seconds = result.metrics.get("train_runtime", 0.0)
+    metrics = {
+        "steps": trainer.state.global_step,
+        "final_loss": round(history[-1]["loss"], 4) if history else None,
+        "first_loss": round(history[0]["loss"], 4) if history else None,
+        "tokens": tokens,
+        "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+        "train_seconds": round(seconds, 1),
+        "parameters": sum(p.numel() for p in _unique_parameters(trainer.model)),
+        "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
+        **run.data_stats,
+    }
+    accuracy = [entry["rewards/accuracies"] for entry in history if "rewards/accuracies" in entry]
+    if accuracy:
+        metrics["first_reward_accuracy"], metrics["final_reward_accuracy"] = accuracy[0], accuracy[-1]
+    summary = (f"{metrics['steps']} steps, loss {metrics['first_loss']} -> {metrics['final_loss']}, "
+               f"{tokens:,} tokens at {metrics['tokens_per_s']} tokens/s")
+    if checkpoint:
+        summary += f", resumed from step {metrics['resumed_from_step']}"
+    artifacts = [os.path.relpath(output, ctx.workdir), f"logs/{stage}.jsonl", f"logs/{stage}_samples.jsonl"]
+    return StageResult(summary, metrics=metrics, artifacts=artifacts)
+
+
+def _unique_parameters(model: torch.nn.Module):
+    return {id(p): p for p in model.parameters()}.values()

@@ -1,0 +1,74 @@
+"""Crash safety: killed with SIGKILL after a checkpoint, the same command resumes and finishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from minillm_core.checkpoints import MARKER, last_good_checkpoint, prepare_checkpoint_dir
+
+PRETRAIN = [sys.executable, "-m", "minillm_core", "run", "pretrain", "--json", "--set", "max_steps=40",
+            "--set", "save_steps=10", "--set", "log_steps=5", "--set", "lr=2e-3"]
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    env = {**os.environ, "MINILLM_LOAD_PLUGINS": ""}
+    command = [*PRETRAIN, "--workdir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    checkpoints = tmp_path / "out" / ".checkpoints" / "pretrain"
+    deadline = time.monotonic() + 120
+    while not list(checkpoints.glob(f"checkpoint-*/{MARKER}")):
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "out" / "pretrain").exists()  # killed before the end
+
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)["stages"][0]["metrics"]
+    assert metrics["resumed_from_step"] >= 10 and metrics["steps"] == 40
+    assert (tmp_path / "out" / "pretrain" / "model.safetensors").exists()
+    log_steps = [json.loads(line)["step"] for line in (tmp_path / "logs" / "pretrain.jsonl").read_text().splitlines()]
+    assert log_steps[-1] == 40
+
+
+def test_a_half_written_checkpoint_is_passed_over(tmp_path):
+    for step, whole in ((10, True), (20, True), (30, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if whole:
+            (folder / MARKER).write_text("ok\n")
+    assert last_good_checkpoint(tmp_path) == tmp_path / "checkpoint-20"
+
+
+def test_checkpoints_made_with_other_settings_are_discarded(tmp_path):
+    import logging
+
+    log = logging.getLogger("test")
+    folder = tmp_path / "ckpt"
+    assert prepare_checkpoint_dir(folder, {"lr": 1.0}, log) is False
+    (folder / "checkpoint-5").mkdir()
+    (folder / "checkpoint-5" / MARKER).write_text("ok\n")
+    assert prepare_checkpoint_dir(folder, {"lr": 1.0}, log) is True
+    assert prepare_checkpoint_dir(folder, {"lr": 2.0}, log) is False
+    assert not (folder / "checkpoint-5").exists()
+
+
+def test_two_processes_train_with_ddp_on_cpu(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--nproc_per_node", "2", "-m", "minillm_core", "run", "pretrain", "--json",
+               "--workdir", str(tmp_path), "--set", "max_steps=4", "--set", "batch_size=4", "--set", "log_steps=2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "MINILLM_LOAD_PLUGINS": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)  # one document: only the main process prints
+    metrics = report["stages"][0]["metrics"]
+    assert metrics["steps"] == 4
+    assert metrics["tokens"] == 4 * 4 * 2 * 128  # steps x batch x processes x sequence length
+    assert (tmp_path / "out" / "pretrain" / "model.safetensors").exists()

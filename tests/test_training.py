@@ -1,0 +1,105 @@
+"""The training core end to end on the tiny preset: pretrain -> sft -> dpo, each model reloaded and
+generating in a fresh process; SFT loss falls; DPO's reward accuracy rises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from minillm_core.cli import cli
+
+STAGES = {
+    "pretrain": ["max_steps=40", "lr=2e-3", "log_steps=5", "save_steps=20"],
+    "sft": ["max_steps=30", "lr=1e-3", "log_steps=5", "save_steps=15"],
+    "dpo": ["max_steps=16", "lr=1e-4", "batch_size=8", "log_steps=2", "save_steps=8"],
+}
+LOG_KEYS = {"step", "total_steps", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "remaining_s"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    """One workdir trained through all three stages; the stage reports by name."""
+    workdir = tmp_path_factory.mktemp("trained")
+    reports = {}
+    for stage, sets in STAGES.items():
+        args = ["run", stage, "--workdir", str(workdir), "--json"] + [a for s in sets for a in ("--set", s)]
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        reports[stage] = json.loads(result.stdout)["stages"][0]
+    return workdir, reports
+
+
+def test_each_stage_model_reloads_in_a_fresh_process_and_generates(trained):
+    workdir, _ = trained
+    script = textwrap.dedent("""
+        import json, sys
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        out = {}
+        for stage in ("pretrain", "sft", "dpo"):
+            path = sys.argv[1] + "/out/" + stage
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path)
+            ids = tokenizer.apply_chat_template([{"role": "user", "content": "Who are you?"}],
+                                                add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            new = model.generate(**ids, max_new_tokens=8, do_sample=False)[0, ids["input_ids"].shape[1]:]
+            out[stage] = {"new_tokens": len(new), "type": model.config.model_type}
+        print(json.dumps(out))
+    """)
+    result = subprocess.run([sys.executable, "-c", script, str(workdir)], capture_output=True, text=True,
+                            timeout=120, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    generated = json.loads(result.stdout)
+    assert all(1 <= generated[stage]["new_tokens"] <= 8 for stage in STAGES)
+    assert {info["type"] for info in generated.values()} == {"llama"}
+
+
+def test_outputs_are_hugging_face_folders_and_checkpoints_are_cleared(trained):
+    workdir, reports = trained
+    for stage in STAGES:
+        files = {p.name for p in (workdir / "out" / stage).iterdir()}
+        assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
+                "chat_template.jinja"} <= files
+        assert reports[stage]["artifacts"][0] == f"out/{stage}"
+        assert reports[stage]["metrics"]["resumed_from_step"] == 0
+    assert not any((workdir / "out" / ".checkpoints").glob("*/checkpoint-*"))
+
+
+def test_sft_loss_falls(trained):
+    metrics = trained[1]["sft"]["metrics"]
+    assert metrics["steps"] == 30
+    assert metrics["final_loss"] < metrics["first_loss"] - 0.5
+
+
+def test_dpo_reward_accuracy_rises(trained):
+    metrics = trained[1]["dpo"]["metrics"]
+    assert metrics["final_reward_accuracy"] > metrics["first_reward_accuracy"] + 0.2
+
+
+def test_jsonl_log_has_one_line_per_log_step(trained):
+    workdir, _ = trained
+    lines = [json.loads(line) for line in (workdir / "logs" / "pretrain.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert all(LOG_KEYS <= set(line) and line["total_steps"] == 40 for line in lines)
+    assert all(line["tokens_per_s"] > 0 for line in lines) and lines[-1]["remaining_s"] == 0
+    dpo = json.loads((workdir / "logs" / "dpo.jsonl").read_text().splitlines()[-1])
+    assert "rewards/accuracies" in dpo
+
+
+def test_sample_answers_are_logged_before_during_and_after(trained):
+    workdir, _ = trained
+    rows = [json.loads(line) for line in (workdir / "logs" / "sft_samples.jsonl").read_text().splitlines()]
+    assert [r["when"] for r in rows if r["prompt"] == "Who are you?"] == ["before", "during", "after"]
+    assert {r["step"] for r in rows if r["when"] == "after"} == {30}
+
+
+def test_a_rerun_with_the_same_settings_is_skipped(trained):
+    workdir, _ = trained
+    args = ["run", "dpo", "--workdir", str(workdir), "--json"] + [a for s in STAGES["dpo"] for a in ("--set", s)]
+    stage = json.loads(CliRunner().invoke(cli, args).stdout)["stages"][0]
+    assert stage["status"] == "skipped" and stage["metrics"]["steps"] == 16
