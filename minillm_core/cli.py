@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from minillm_core import __version__
+from minillm_core.chat import chat_command
 from minillm_core.distributed import is_main_process
 from minillm_core.options import OptionError
 from minillm_core.plugins import UnknownSkill, get_host
@@ -197,6 +198,45 @@ def plugins(as_json: bool, include_builtins: bool) -> None:
     for problem in host.problems:
         if problem.plugin not in {info["name"] for info in infos}:
             click.echo(f"{problem.plugin}: ERROR {problem.when}: {problem.error}")
+
+
+cli.add_command(chat_command)
+
+
+@cli.group()
+def presets() -> None:
+    """Model presets: list them, or copy one to an editable YAML config (`--set preset=FILE.yaml`)."""
+
+
+@presets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for agents.")
+def presets_list(as_json: bool) -> None:
+    """Every preset: architecture, size and default sequence length."""
+    from minillm_core.presets import list_presets  # imports transformers: only when asked
+
+    rows = [{"name": p.name, "architecture": p.architecture, "description": p.description,
+             "hidden_size": p.config.get("hidden_size"), "layers": p.config.get("num_hidden_layers"),
+             "max_seq_len": p.max_seq_len} for p in list_presets()]
+    if as_json:
+        _emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<16} {row['architecture']:<10} {row['hidden_size']} x {row['layers']:<3} "
+                   f"seq {row['max_seq_len']:<5} {row['description']}")
+
+
+@presets.command("copy")
+@click.argument("name")
+@click.argument("dest", type=click.Path(path_type=Path), default=".")
+def presets_copy(name: str, dest: Path) -> None:
+    """Write preset NAME as an editable YAML file (in DEST, a folder or a .yaml path)."""
+    from minillm_core.presets import copy_preset
+
+    try:
+        path = copy_preset(name, dest)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"{path}\nEdit it, then train with `--set preset={path}`.")
 
 
 def main() -> None:

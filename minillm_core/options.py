@@ -145,7 +145,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
     specs = [
         Option("dataset", str, None, "registry name (see dataset/registry.yaml) or path to a data file",
                is_path=True, may_be_name=True),
-        Option("preset", str, "tiny", "model preset for a model built from scratch (`minillm-skill presets`)"),
+        Option("preset", str, "tiny", "model preset (`minillm-skill presets list`) or a preset YAML file",
+               is_path=True, may_be_name=True),
         Option("init", str, None, "model to start from: a folder or a Hugging Face hub id",
                is_path=True, may_be_name=True),
         Option("output", str, None, "where the trained model goes (default out/<stage>)", is_path=True),

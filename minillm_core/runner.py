@@ -156,6 +156,8 @@ def _fingerprint(stage: Stage) -> str:
     ctx = stage.context
     inputs = {key: _file_identity(Path(value)) for key, value in ctx.settings.items()
               if isinstance(value, str) and Path(value).is_absolute()}
+    for path in stage.skill.inputs(ctx) if stage.skill.inputs else []:
+        inputs[str(path)] = _file_identity(Path(path))
     upstream = {name: _read_stamp(ctx.workdir, name).get("fingerprint") for name in stage.skill.requires}
     blob = json.dumps({"skill": ctx.skill, "settings": ctx.settings, "inputs": inputs, "upstream": upstream},
                       sort_keys=True, default=str)

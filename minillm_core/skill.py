@@ -80,6 +80,7 @@ class Check:
 
 RunFn = Callable[[StageContext], StageResult]
 ChecksFn = Callable[[StageContext], list[Check]]
+InputsFn = Callable[[StageContext], list[Path]]
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Skill:
     run: RunFn | None = None
     options: Mapping[str, Option] = field(default_factory=dict)
     checks: ChecksFn | None = None  # preconditions beyond `requires`, evaluated in code
+    inputs: InputsFn | None = None  # files the result depends on that settings only name (a re-run checks them)
     steps: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     produces: tuple[str, ...] = ()
@@ -101,12 +103,13 @@ class Skill:
 
     @classmethod
     def from_folder(cls, folder: Path, run: RunFn | None = None,
-                    options: Mapping[str, Option] | None = None, checks: ChecksFn | None = None) -> Skill:
+                    options: Mapping[str, Option] | None = None, checks: ChecksFn | None = None,
+                    inputs: InputsFn | None = None) -> Skill:
         """Build a skill from `folder/SKILL.md`; `run` is None only for a skill made of `steps`."""
         front = read_front_matter(folder / "SKILL.md")
         meta = front.get("metadata") or {}
         skill = cls(name=front["name"], description=front["description"].strip(), folder=Path(folder),
-                    run=run, options=dict(options or {}), checks=checks,
+                    run=run, options=dict(options or {}), checks=checks, inputs=inputs,
                     steps=_words(meta.get("steps")), requires=_words(meta.get("requires")),
                     produces=_words(meta.get("produces")))
         if skill.run is None and not skill.steps:

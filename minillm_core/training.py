@@ -9,6 +9,7 @@ resume, the JSONL log, the progress bar, sample answers, and the final atomic sa
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import warnings
@@ -24,9 +25,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, T
 
 from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers
 from minillm_core.checkpoints import clear_checkpoints, last_good_checkpoint, prepare_checkpoint_dir
+from minillm_core.checks import dataset_check
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec, resolve_dataset
-from minillm_core.presets import build_model, model_config, resolve_preset
+from minillm_core.download import dataset_for_training
+from minillm_core.presets import build_model, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.tokenizer import chat_stop_token_ids, load_tokenizer
 
@@ -60,16 +63,35 @@ class TrainingRun:
 
     def records_dataset(self) -> datasets.Dataset:
         """The records as a datasets.Dataset, cached on disk (memory-mapped) and rebuilt when the file changes."""
-        spec, stat = self.dataset, self.dataset.path.stat()
-        return datasets.Dataset.from_generator(
-            _read_records, cache_dir=str(self.cache_dir()),
-            gen_kwargs={"path": str(spec.path), "kind": spec.kind, "format": spec.format, "columns": spec.columns,
-                        "lenient": self.ctx.settings["lenient"], "identity": [stat.st_size, stat.st_mtime_ns]})
+        reader, stat = self.records(), self.dataset.path.stat()
+        try:
+            records = datasets.Dataset.from_generator(
+                _yield_records, cache_dir=str(self.cache_dir()),
+                gen_kwargs={"reader": reader, "file_identity": [stat.st_size, stat.st_mtime_ns]})
+        except datasets.exceptions.DatasetGenerationError as exc:
+            if isinstance(exc.__cause__, DataError):  # say which record is bad, not that datasets failed
+                raise exc.__cause__ from None
+            raise
+        self.note_reader_counts(reader, records)
+        return records
+
+    def note_reader_counts(self, reader: RecordReader, dataset: datasets.Dataset) -> None:
+        """Records read and skipped (lenient mode), kept beside the cache because a cache hit reads nothing."""
+        sidecar = Path(dataset.cache_files[0]["filename"] + ".counts.json")
+        if reader.read or reader.skipped:
+            sidecar.write_text(json.dumps({"records": reader.read, "skipped_records": reader.skipped,
+                                           "skipped_examples": reader.errors}, ensure_ascii=False))
+        if sidecar.exists():
+            counts = json.loads(sidecar.read_text())
+            self.data_stats.update(counts)
+            if counts["skipped_records"]:
+                self.ctx.log.warning("skipped %d malformed records, e.g. %s", counts["skipped_records"],
+                                     counts["skipped_examples"][0])
 
 
-def _read_records(path: str, kind: str, format: str | None, columns: dict, lenient: bool, identity: list):
-    """Generator for datasets (`identity` is unused here; it makes the cache key change with the file)."""
-    yield from RecordReader(Path(path), kind, format, columns, lenient=lenient)
+def _yield_records(reader: RecordReader, file_identity: list):
+    """Generator for datasets; `file_identity` only makes the cache key change when the file does."""
+    yield from reader
 
 
 def train(stage: str, ctx: StageContext) -> StageResult:
@@ -78,7 +100,7 @@ def train(stage: str, ctx: StageContext) -> StageResult:
     settings = ctx.settings
     output = Path(settings["output"] or ctx.path(f"out/{stage}"))
     checkpoints = ctx.path(f"out/.checkpoints/{stage}")
-    dataset = _resolve_data(settings["dataset"], recipe.KIND, ctx)
+    dataset = _resolve_data(recipe.KIND, ctx)
     transformers.set_seed(settings["seed"])
     model, tokenizer = load_start_model(settings, ctx, recipe.DEFAULT_INIT)
     seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
@@ -101,15 +123,15 @@ def train(stage: str, ctx: StageContext) -> StageResult:
     return _stage_result(stage, trainer, result, run, output, checkpoint, ctx)
 
 
-def _resolve_data(ref: str, kind: str, ctx: StageContext) -> DatasetSpec:
-    try:
-        spec = resolve_dataset(ref, kind, ctx.workdir)
-    except (ValueError, OSError) as exc:
-        raise SkillError(str(exc), hint="`--set dataset=NAME` with a name from dataset/registry.yaml, "
-                                        "or `--set dataset=PATH` to a data file") from exc
-    if not spec.is_downloaded:
-        raise SkillError(f"dataset '{spec.name}' is not downloaded yet ({spec.path} is missing)",
-                         hint=f"run `minillm-skill run download-data --set dataset={spec.name}`")
+def _resolve_data(kind: str, ctx: StageContext) -> DatasetSpec:
+    """The stage's dataset, checked the same way as its precondition (for callers that skip the runner)."""
+    for check in dataset_check(kind)(ctx):
+        if not check.holds:
+            raise SkillError(f"{check.what}: {check.detail}", hint=check.hint)
+    ref = ctx.settings["dataset"]
+    spec = dataset_for_training(resolve_dataset(ref, kind, ctx.workdir), ctx.workdir)
+    if spec.name != ref:
+        ctx.log.warning("dataset '%s' could not be downloaded; training on '%s' instead", ref, spec.name)
     return spec
 
 
@@ -117,8 +139,8 @@ def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: 
     """The model a stage starts from: `init` (folder or hub id), the previous stage's, or a new one."""
     init = settings["init"] or (str(ctx.path(default_init)) if default_init else None)
     if init is None:
-        tokenizer = load_tokenizer()
-        config = model_config(settings["preset"], vocab_size=max(len(tokenizer), 6400))
+        tokenizer = load_tokenizer(settings.get("tokenizer"))
+        config = model_config(settings["preset"], vocab_size=vocab_size_for(tokenizer))
         ctx.log.info("building a new %s model (preset %s)", config.model_type, settings["preset"])
         return build_model(config), tokenizer
     path = _local_model_path(init, ctx)
@@ -226,6 +248,8 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
         **run.data_stats,
     }
+    if run.dataset.name != ctx.settings["dataset"]:
+        metrics["dataset_fallback"] = f"{ctx.settings['dataset']} -> {run.dataset.name}"
     accuracy = [entry["rewards/accuracies"] for entry in history if "rewards/accuracies" in entry]
     if accuracy:
         metrics["first_reward_accuracy"], metrics["final_reward_accuracy"] = accuracy[0], accuracy[-1]
@@ -233,6 +257,8 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
                f"{tokens:,} tokens at {metrics['tokens_per_s']} tokens/s")
     if checkpoint:
         summary += f", resumed from step {metrics['resumed_from_step']}"
+    if metrics.get("skipped_records"):
+        summary += f", {metrics['skipped_records']} malformed records skipped"
     artifacts = [os.path.relpath(output, ctx.workdir), f"logs/{stage}.jsonl", f"logs/{stage}_samples.jsonl"]
     return StageResult(summary, metrics=metrics, artifacts=artifacts)
 

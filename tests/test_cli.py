@@ -156,3 +156,25 @@ def test_plugins_command_lists_none_by_default():
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"plugins": [], "problems": []}
     assert "No third-party plugins installed" in invoke("plugins").stdout
+
+
+def test_a_dataset_that_is_not_downloaded_or_unknown_is_a_precondition_failure(tmp_path):
+    hub = invoke("run", "pretrain", "--workdir", str(tmp_path), "--set", "dataset=minimind-pretrain", "--json")
+    assert hub.exit_code == 3
+    stage = json.loads(hub.stdout)["stages"][0]
+    assert "not downloaded yet" in stage["error"]
+    assert stage["hint"] == "run `minillm-skill run download-data --set dataset=minimind-pretrain`"
+    unknown = invoke("run", "sft", "--workdir", str(tmp_path), "--set", "dataset=no-such-data", "--dry-run")
+    assert unknown.exit_code == 3 and "embedded-sft" in unknown.stdout  # lists the registered names
+
+
+def test_presets_list_and_copy(tmp_path):
+    listing = json.loads(invoke("presets", "list", "--json").stdout)
+    assert [row["name"] for row in listing][:2] == ["tiny", "minimind2-small"]
+    copied = invoke("presets", "copy", "minimind2-small", str(tmp_path))
+    assert copied.exit_code == 0
+    path = tmp_path / "minimind2-small.yaml"
+    assert "hidden_size: 512" in path.read_text()
+    plan = invoke("run", "pretrain", "--workdir", str(tmp_path), "--set", f"preset={path}", "--dry-run", "--json")
+    assert json.loads(plan.stdout)["stages"][0]["settings"]["preset"] == str(path)
+    assert invoke("presets", "copy", "nope", str(tmp_path)).exit_code == 2

@@ -95,6 +95,15 @@ def test_hub_entries_land_in_the_workdir_dataset_folder(shipped, workdir):
     assert big.is_downloaded
 
 
+def test_hub_entries_fall_back_to_the_embedded_data_of_their_kind(shipped, workdir):
+    write_user_registry(workdir, "x:\n  kind: sft\n  hub: {repo: a/b, file: y.jsonl, modelscope: c/d}\n"
+                                 "  fallback: tiny-sft\n")
+    specs = load_registry(workdir)
+    assert (specs["x"].fallback, specs["x"].hub["modelscope"]) == ("tiny-sft", "c/d")
+    assert specs["big-sft"].fallback == "embedded-sft"  # the default
+    assert specs["tiny-sft"].fallback is None  # shipped data needs none
+
+
 def test_hub_entry_with_explicit_file(shipped, workdir):
     write_user_registry(workdir, "x:\n  kind: sft\n  file: sub/x.jsonl\n  hub: {repo: a/b, file: y.jsonl}\n")
     assert load_registry(workdir)["x"].path == workdir / "dataset" / "sub" / "x.jsonl"
@@ -171,6 +180,7 @@ def test_a_path_of_the_wrong_kind_is_refused(shipped, workdir, tmp_path):
     ("broken:\n  kind: sft\n  file: x\n  format: csv\n", "entry 'broken': format must be one of"),
     ("broken:\n  kind: sft\n  hub: {file: x}\n", "entry 'broken': hub must be {repo"),
     ("broken:\n  kind: sft\n  file: x\n  columns: [a]\n", "entry 'broken': columns must map"),
+    ("broken:\n  kind: sft\n  file: x\n  fallback: tiny-sft\n", "entry 'broken': fallback must be a registry name"),
 ])
 def test_malformed_registry_names_file_and_entry(shipped, workdir, text, problem):
     user = write_user_registry(workdir, text)
@@ -189,3 +199,7 @@ def test_the_real_shipped_registry_loads(tmp_path):
     assert shipped_path("dataset/registry.yaml").is_file()
     specs = load_registry(tmp_path)
     assert all(spec.kind in ("pretrain", "sft", "dpo") for spec in specs.values())
+    for spec in specs.values():  # every hub dataset can fall back to shipped data of its kind
+        if spec.hub:
+            fallback = specs[spec.fallback]
+            assert (fallback.kind, fallback.hub, fallback.path.is_file()) == (spec.kind, None, True), spec.name

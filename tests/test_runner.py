@@ -81,6 +81,23 @@ def test_up_to_date_stage_is_skipped_until_settings_or_inputs_change(tmp_path):
     assert calls == ["make", "make", "make", "use", "make", "use"]
 
 
+def test_an_edited_input_file_makes_the_stage_run_again(tmp_path):
+    calls: list[str] = []
+    data = tmp_path / "data.txt"
+    data.write_text("one")
+    skill = counting_skill(tmp_path, "reads", calls, produces="out/reads")
+    skill.inputs = lambda ctx: [data]
+    register(tmp_path, skill)
+    host = get_host()
+
+    def status() -> str:
+        return run_plan(host, make_plan(host, "reads", tmp_path))["stages"][0]["status"]
+
+    assert [status(), status()] == ["ok", "skipped"]
+    data.write_text("two words")
+    assert status() == "ok" and calls == ["reads", "reads"]
+
+
 def test_a_failed_stage_stops_the_pipeline_and_later_stages_are_skipped(tmp_path):
     calls: list[str] = []
 

@@ -103,3 +103,39 @@ def test_a_rerun_with_the_same_settings_is_skipped(trained):
     args = ["run", "dpo", "--workdir", str(workdir), "--json"] + [a for s in STAGES["dpo"] for a in ("--set", s)]
     stage = json.loads(CliRunner().invoke(cli, args).stdout)["stages"][0]
     assert stage["status"] == "skipped" and stage["metrics"]["steps"] == 16
+
+
+def _run(workdir: Path, stage: str, *sets: str):
+    args = ["run", stage, "--workdir", str(workdir), "--json"] + [a for s in sets for a in ("--set", s)]
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_lora_sft_saves_the_adapter_and_a_merged_model(trained, tmp_path):
+    workdir, _ = trained
+    result = _run(tmp_path, "sft", f"init={workdir / 'out' / 'pretrain'}", "lora=true", "max_steps=4",
+                  "lr=1e-3", "log_steps=2")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    out = tmp_path / "out" / "sft"
+    assert (out / "adapter" / "adapter_config.json").exists() and (out / "model.safetensors").exists()
+    from safetensors.torch import load_file
+
+    merged, base = load_file(out / "model.safetensors"), load_file(workdir / "out" / "pretrain" / "model.safetensors")
+    assert set(merged) == set(base)  # merged back into plain weights: no lora_ keys left
+    assert any(not merged[k].equal(base[k]) for k in base)
+
+
+def test_a_malformed_record_fails_naming_file_and_line_and_lenient_skips_it(trained, tmp_path):
+    workdir, _ = trained
+    good = json.dumps({"conversations": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})
+    data = tmp_path / "chat.jsonl"
+    data.write_text("\n".join([good] * 8 + ['{"conversations": [{"role": "user"'] + [good] * 8) + "\n")
+    common = [f"init={workdir / 'out' / 'pretrain'}", f"dataset={data}", "max_steps=2", "batch_size=4"]
+    failed = _run(tmp_path / "strict", "sft", *common)
+    assert failed.exit_code == 1
+    stage = json.loads(failed.stdout)["stages"][0]
+    assert f"{data}:9:" in stage["error"] and "lenient=true" in stage["hint"]
+    lenient = _run(tmp_path / "lenient", "sft", *common, "lenient=true")
+    assert lenient.exit_code == 0, lenient.stdout
+    metrics = json.loads(lenient.stdout)["stages"][0]["metrics"]
+    assert (metrics["records"], metrics["skipped_records"]) == (16, 1)
+    assert "1 malformed records skipped" in json.loads(lenient.stdout)["stages"][0]["summary"]

@@ -14,8 +14,8 @@ import yaml
 from minillm_core.data.formats import FORMATS, KINDS, sniff
 from minillm_core.resources import shipped_path
 
-_ENTRY_KEYS = {"kind", "format", "file", "hub", "columns", "description"}
-_HUB_KEYS = {"repo", "file", "size", "sha256"}
+_ENTRY_KEYS = {"kind", "format", "file", "hub", "columns", "description", "fallback"}
+_HUB_KEYS = {"repo", "file", "size", "sha256", "modelscope"}
 
 
 class RegistryError(ValueError):
@@ -42,6 +42,7 @@ class DatasetSpec:
     hub: dict | None = None
     description: str = ""
     registry: Path | None = None  # the registry file that defined it; None for a file given directly
+    fallback: str | None = None  # hub entries: the registry name trained on when the hub is unreachable
 
     @property
     def is_downloaded(self) -> bool:
@@ -96,6 +97,9 @@ def _spec(name: str, entry: object, registry: Path, workdir: Path) -> DatasetSpe
     if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
         raise bad("columns must map standard names to column names, e.g. {instruction: question}")
     hub = _hub(entry.get("hub"), bad)
+    fallback = entry.get("fallback")
+    if fallback is not None and (hub is None or not isinstance(fallback, str)):
+        raise bad("fallback must be a registry name, and only an entry with hub has one")
     return DatasetSpec(
         name=name,
         kind=entry["kind"],
@@ -105,6 +109,7 @@ def _spec(name: str, entry: object, registry: Path, workdir: Path) -> DatasetSpe
         hub=hub,
         description=str(entry.get("description") or ""),
         registry=registry,
+        fallback=(fallback or f"embedded-{entry['kind']}") if hub else None,
     )
 
 
@@ -112,7 +117,7 @@ def _hub(hub: object, bad) -> dict | None:
     if hub is None:
         return None
     if not isinstance(hub, dict) or not {"repo", "file"} <= set(hub) or set(hub) - _HUB_KEYS:
-        raise bad("hub must be {repo: owner/name, file: name-in-repo} with optional size and sha256")
+        raise bad("hub must be {repo: owner/name, file: name-in-repo} with optional size, sha256 and modelscope")
     return dict(hub)
 
 

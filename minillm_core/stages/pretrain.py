@@ -20,7 +20,9 @@ def collate_blocks(rows: list[dict]) -> dict[str, torch.Tensor]:
 
 
 def build_trainer(run: TrainingRun) -> Trainer:
-    packed = build_pretrain_dataset(run.records(), run.tokenizer, run.seq_len, run.cache_dir())
+    reader = run.records()
+    packed = build_pretrain_dataset(reader, run.tokenizer, run.seq_len, run.cache_dir())
+    run.note_reader_counts(reader, packed.dataset)
     run.data_stats.update(documents=packed.stats.documents, dataset_tokens=packed.stats.tokens,
                           sequences=packed.stats.blocks, seq_len=run.seq_len)
     # Every token of a packed block is real, so count them all (pad and EOS share an id here).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from minillm_core.checks import dataset_check, dataset_inputs
 from minillm_core.hookspecs import hookimpl
 from minillm_core.options import Option, training_options
 from minillm_core.skill import Skill, StageContext, StageResult
@@ -20,4 +21,5 @@ def run(ctx: StageContext) -> StageResult:
 
 @hookimpl
 def register_skills(register):
-    register(Skill.from_folder(Path(__file__).parent, run=run, options=OPTIONS))
+    register(Skill.from_folder(Path(__file__).parent, run=run, options=OPTIONS,
+                               checks=dataset_check("dpo"), inputs=dataset_inputs("dpo")))

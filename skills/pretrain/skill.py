@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from minillm_core.checks import dataset_check, dataset_inputs
 from minillm_core.hookspecs import hookimpl
-from minillm_core.options import training_options
+from minillm_core.options import Option, training_options
 from minillm_core.skill import Skill, StageContext, StageResult
 
 OPTIONS = training_options(dataset="embedded-pretrain", lr=5e-4)
+OPTIONS["tokenizer"] = Option("tokenizer", str, None, "tokenizer folder for a new model (default: the shipped one)",
+                              is_path=True)
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -19,4 +22,5 @@ def run(ctx: StageContext) -> StageResult:
 
 @hookimpl
 def register_skills(register):
-    register(Skill.from_folder(Path(__file__).parent, run=run, options=OPTIONS))
+    register(Skill.from_folder(Path(__file__).parent, run=run, options=OPTIONS,
+                               checks=dataset_check("pretrain"), inputs=dataset_inputs("pretrain")))
