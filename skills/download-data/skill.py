@@ -1,26 +1,23 @@
-"""download-data: make the requested datasets present (the embedded default needs no download)."""
+"""download-data: make the requested datasets present and verified (the embedded default needs no download)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from minillm_core.download import download_data, parse_names
 from minillm_core.hookspecs import hookimpl
 from minillm_core.options import Option
-from minillm_core.skill import Skill, SkillError, StageContext, StageResult
+from minillm_core.skill import Skill, StageContext, StageResult
 
 OPTIONS = {
-    "dataset": Option("dataset", str, "embedded", "comma-separated registry names to fetch"),
-    "source": Option("source", str, "auto", "auto (hub if reachable, else embedded) or hub"),
+    "dataset": Option("dataset", str, "embedded", "comma-separated registry names to fetch; `embedded`: nothing"),
+    "source": Option("source", str, "auto", "auto (hub if reachable, else the embedded data), hub or modelscope"),
 }
 
 
 def run(ctx: StageContext) -> StageResult:
-    names = [name.strip() for name in ctx.settings["dataset"].split(",") if name.strip()]
-    if names == ["embedded"] and ctx.settings["source"] == "auto":
-        return StageResult("nothing to download: training uses the embedded dataset shipped with the package",
-                           metrics={"source": "embedded", "files": 0})
-    raise SkillError("downloading from the hub is not implemented yet",
-                     hint="use the embedded default: `minillm-skill run download-data` with no --set")
+    return download_data(parse_names(ctx.settings["dataset"]), ctx.settings["source"], ctx.workdir,
+                         force=ctx.force)
 
 
 @hookimpl
