@@ -27,7 +27,7 @@ from minillm_core.options import (
 )
 from minillm_core.plugins import PluginHost
 from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
-from minillm_core.status import write_reports
+from minillm_core.status import environment, write_reports
 
 STAMPS = "out/.stamps"
 
@@ -93,7 +93,8 @@ def make_plan(host: PluginHost, name: str, workdir: Path, config: Path | None = 
         raw = {k: v for k, v in grouped.get(None, {}).items() if k in step.options}
         raw.update(grouped.get(step.name, {}))
         settings, explicit = resolve_settings(step.options, raw)
-        stages.append(Stage(step, StageContext(step.name, workdir, settings, explicit, force)))
+        stages.append(Stage(step, StageContext(step.name, workdir, settings, explicit, force,
+                                               tuple(s.name for s in steps))))
     plan = Plan(name, workdir, stages, force)
     for index, stage in enumerate(stages):
         earlier = {s.skill.name for s in stages[:index]}
@@ -211,7 +212,8 @@ def run_plan(host: PluginHost, plan: Plan) -> dict[str, Any]:
     statuses = {record.status for record in records}
     status = next((s for s in ("precondition_failed", "failed") if s in statuses), "ok")
     report = {"skill": plan.name, "status": status, "duration_s": round(time.monotonic() - started, 2),
-              "workdir": str(plan.workdir), "stages": [r.to_dict() for r in records],
+              "workdir": str(plan.workdir), "environment": environment(git_before, records),
+              "stages": [r.to_dict() for r in records],
               "plugin_errors": [p.to_dict() for p in host.problems]}
     if not is_main_process():  # under torchrun every rank runs the stage; one writes the reports
         report["git"] = {"checked": False, "reason": "checked by the main process"}

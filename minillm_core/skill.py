@@ -57,6 +57,7 @@ class StageContext:
     settings: dict[str, Any]
     explicit: frozenset[str] = frozenset()  # the keys the user set (config file or --set)
     force: bool = False
+    run_stages: tuple[str, ...] = ()  # every stage of this run, in order (bot-start: all seven)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("minillm"))
 
     def path(self, relative: str | Path) -> Path:

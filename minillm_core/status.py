@@ -7,9 +7,13 @@ timestamped copy of each.
 from __future__ import annotations
 
 import json
+import platform
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 _MARK = {"ok": "ok", "failed": "FAILED", "precondition_failed": "PRECONDITION FAILED", "skipped": "skipped"}
 
@@ -37,11 +41,34 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "minillm-skill")
+
+
+def environment(git_before: dict[str, Any], records: list) -> dict[str, Any]:
+    """The report header: commit, machine and versions (GPU from env-check when it ran: no torch import)."""
+    env_check = next((r.metrics for r in records if r.skill == "env-check" and r.metrics), {})
+    return {"commit": git_before.get("commit"),
+            "dirty": not git_before["clean"] if git_before.get("checked") else None,
+            "python": platform.python_version(), "cpu_cores": psutil.cpu_count(),
+            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "gpu": (env_check.get("gpu", {}).get("devices") or [{}])[0].get("name"),
+            "versions": {name: _version(name) for name in VERSIONED}}
+
+
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    """A page a person reads in a minute: the verdict, a table of stages, then each stage, git last."""
+    """A page a person reads in a minute: verdict, header, stage table, problems and details, git last.
+
+    Every number is in the JSON; the Markdown shows only what a stage chose to show (`details`).
+    """
     lines = [f"# minillm-skill run {report['skill']}: {_MARK.get(report['status'], report['status'])}",
-             "", f"Work directory `{report['workdir']}`, {report['duration_s']:.1f} s in all.", "",
-             "| stage | status | time | summary |", "|---|---|---|---|"]
+             "", _header(report), "", "| stage | status | time | summary |", "|---|---|---|---|"]
     for stage in report["stages"]:
         lines.append(f"| {stage['skill']} | {_MARK.get(stage['status'], stage['status'])} | "
                      f"{stage['duration_s']:.1f} s | {_cell(stage['summary'])} |")
@@ -54,19 +81,27 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _header(report: dict[str, Any]) -> str:
+    env = report.get("environment") or {}
+    commit = env.get("commit")
+    code = (f"commit `{commit}` ({'dirty' if env.get('dirty') else 'clean'} before the run)" if commit
+            else "not a git checkout")
+    versions = ", ".join(f"{name} {v}" for name, v in (env.get("versions") or {}).items() if v)
+    machine = f"{env.get('cpu_cores')} CPU cores, {env.get('ram_gb')} GB RAM, {env.get('gpu') or 'no GPU'}"
+    return (f"{report['duration_s']:.1f} s in all, in `{report['workdir']}`; {code}.  \n"
+            f"{machine}; Python {env.get('python')}, {versions}.")
+
+
 def _stage_section(stage: dict[str, Any]) -> list[str]:
-    lines = ["", f"## {stage['skill']}", "", stage["summary"] or "(no summary)"]
+    if not (stage.get("error") or stage.get("details")):
+        return []
+    lines = ["", f"## {stage['skill']}", ""]
     if stage.get("error"):
-        lines += ["", f"**Error:** {stage['error']}"]
+        lines += [f"**Error:** {stage['error']}", ""]
     if stage.get("hint"):
-        lines += ["", f"**To fix:** {stage['hint']}"]
-    if stage.get("metrics"):
-        lines += [""] + [f"- {key}: {_number(value)}" for key, value in stage["metrics"].items()
-                         if not isinstance(value, (dict, list))]
-    if stage.get("artifacts"):
-        lines += ["", "Artifacts: " + ", ".join(f"`{a}`" for a in stage["artifacts"])]
+        lines += [f"**To fix:** {stage['hint']}", ""]
     if stage.get("details"):
-        lines += ["", stage["details"].rstrip()]
+        lines += [stage["details"].rstrip()]
     return lines
 
 
@@ -87,7 +122,3 @@ def _git_line(git: dict[str, Any]) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _number(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

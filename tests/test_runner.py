@@ -126,6 +126,7 @@ def test_reports_are_written_with_a_history_copy(tmp_path):
     assert (tmp_path / report["reports"]["history_json"]).exists()
     markdown = (tmp_path / "reports" / "latest.md").read_text()
     assert markdown.startswith("# minillm-skill run report: ok")
+    assert "CPU cores" in markdown and "torch " in markdown  # the header: machine and versions
     assert markdown.rstrip().endswith(f"Not checked: {tmp_path.resolve()} is not inside a git repository.")
 
 

@@ -1,0 +1,88 @@
+"""The report card of a work directory: what each training stage did, its loss curve, and eval.
+
+Small, like nanochat's report card: a table a person reads in a minute and one plot per stage.
+It reads only what the stages left behind: their stamps (out/.stamps/), logs/ and out/eval/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+STAMPS = "out/.stamps"
+TRAINING_STAGES = ("pretrain", "sft", "dpo")
+STAGE_ORDER = ("env-check", "download-data", *TRAINING_STAGES, "eval")
+
+
+def last_results(workdir: Path) -> dict[str, dict[str, Any]]:
+    """The last successful result of each stage in the work directory, in pipeline order."""
+    results = {}
+    for stamp in (workdir / STAMPS).glob("*.json"):
+        if stamp.stem == "report":  # the card does not report on itself
+            continue
+        data = json.loads(stamp.read_text())
+        results[stamp.stem] = {**data["record"], "finished_at": data["finished_at"]}
+    order = {name: index for index, name in enumerate(STAGE_ORDER)}
+    return dict(sorted(results.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def training_table(results: dict[str, dict[str, Any]]) -> str:
+    rows = ["| stage | finished | steps | tokens | loss first -> final | tokens/s | time | preset, lr, batch x seq |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name in TRAINING_STAGES:
+        if name not in results:
+            continue
+        r, m, s = results[name], results[name]["metrics"], results[name]["settings"]
+        finished = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["finished_at"]))
+        rows.append(f"| {name} | {finished} | {m.get('steps')} | {m.get('tokens', 0):,} | "
+                    f"{m.get('first_loss')} -> {m.get('final_loss')} | {m.get('tokens_per_s')} | "
+                    f"{r['duration_s']:.0f} s | {s.get('preset')}, {s.get('lr')}, "
+                    f"{s.get('batch_size')} x {m.get('seq_len', s.get('max_seq_len'))} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
+def plot_losses(workdir: Path) -> list[str]:
+    """reports/plots/<stage>_loss.png from logs/<stage>.jsonl; returns the paths, relative to reports/."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen needed
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name in TRAINING_STAGES:
+        log = workdir / "logs" / f"{name}.jsonl"
+        if not log.exists():
+            continue
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        if not lines:
+            continue
+        figure, axis = plt.subplots(figsize=(5, 3), dpi=100)
+        axis.plot([line["step"] for line in lines], [line["loss"] for line in lines], marker=".")
+        axis.set(title=f"{name} loss", xlabel="step", ylabel="loss")
+        axis.grid(alpha=0.3)
+        figure.tight_layout()
+        path = workdir / "reports" / "plots" / f"{name}_loss.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(f"plots/{name}_loss.png")
+    return written
+
+
+def card(workdir: Path, include_eval: bool) -> tuple[str, dict[str, Any]]:
+    """The card's Markdown and its metrics. `include_eval`: add eval's table (when eval is not in this run)."""
+    results = last_results(workdir)
+    plots = plot_losses(workdir)
+    parts = []
+    table = training_table(results)
+    if table:
+        parts += ["### Training", "", table, ""]
+    if plots:
+        parts += [" ".join(f"![{Path(p).stem}]({p})" for p in plots), ""]
+    if include_eval and results.get("eval", {}).get("details"):
+        parts += ["### Eval", "", results["eval"]["details"], ""]
+    metrics = {"stages": {name: {"summary": r["summary"], "metrics": r["metrics"]} for name, r in results.items()},
+               "plots": [f"reports/{p}" for p in plots]}
+    return "\n".join(parts).rstrip(), metrics
