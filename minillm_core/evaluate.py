@@ -1,0 +1,363 @@
+"""eval: how far each stage model got. Greedy sample answers, held-out perplexity, lm_eval accuracies.
+
+    inputs = eval_inputs(workdir, tasks_dir=workdir / "out/eval/tasks")   # once, shared by every model
+    numbers = evaluate_model(workdir / "out/sft", inputs)                  # one model (what a report reuses)
+    result = run_eval(ctx, {"sft": workdir / "out/sft"})                   # the skill: results.json, the table
+
+The local tasks (minillm_core/assets/lm_eval_tasks/) are multiple choice over the embedded held-out files,
+scored by lm_eval itself, offline. A chat model (sft, dpo) sees each question as a user turn wrapped in its
+chat template, the way it was trained; the pretrain model sees the plain question.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+import torch.nn.functional as F
+import transformers
+from transformers import AutoModelForCausalLM
+
+from minillm_core.data.formats import RecordReader
+from minillm_core.data.registry import resolve_dataset
+from minillm_core.distributed import is_main_process
+from minillm_core.hub import probe_hub
+from minillm_core.resources import assets_dir, shipped_path
+from minillm_core.samples import DEFAULT_PROMPTS, greedy_answers
+from minillm_core.skill import SkillError, StageContext, StageResult
+from minillm_core.tokenizer import load_tokenizer
+
+# Short name (metrics keys, table rows) -> lm_eval task and its file in dataset/embedded/.
+LOCAL_TASKS = {
+    "identity": ("minillm_identity", "mc_identity.jsonl"),
+    "arithmetic": ("minillm_arithmetic", "mc_arithmetic.jsonl"),
+    "facts": ("minillm_facts", "mc_facts.jsonl"),
+    "preference": ("minillm_preference", "dpo_eval.jsonl"),
+}
+ROW_LABELS = {"identity": "identity acc (chance 0.25)", "arithmetic": "arithmetic acc (chance 0.25)",
+              "facts": "facts acc (chance 0.25)", "preference": "preference acc (chosen over rejected)"}
+PERPLEXITY_DATASET = "embedded-pretrain-eval"
+# Tokens per perplexity window: the shortest sequence length a preset trains on (tiny's 128), so no model
+# is scored at positions it never saw in training. The held-out documents are shorter (at most 120 tokens).
+PERPLEXITY_WINDOW = 128
+BATCH_SIZE = 32
+ANSWER_CHARS = 80  # sample answers are cut to this in the Markdown table (results.json keeps them whole)
+
+# lm_eval logs every step at INFO; our log says what matters. Its Hugging Face wrapper warns at WARNING
+# that we pass a loaded model instead of a name, which is what we mean to do.
+for _name in ("lm_eval", "lm-eval"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+logging.getLogger("lm_eval.models.huggingface").setLevel(logging.ERROR)
+transformers.utils.logging.disable_progress_bar()
+datasets.disable_progress_bars()
+
+
+@dataclass
+class EvalInputs:
+    """What every model is measured on, prepared once and shared by all of them."""
+
+    texts: list[str]  # held-out documents for perplexity
+    tasks: dict  # lm_eval's loaded tasks (TaskManager.load): the local ones, then any extra ones
+    prompts: list[str] | None = None  # None: each model gets DEFAULT_PROMPTS of its own style
+    limit: int | None = None  # at most this many examples per task
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None = None,
+                extra_tasks: list[str] | tuple[str, ...] = (), limit: int | None = None) -> EvalInputs:
+    """Read the prompts and held-out text, and load the lm_eval tasks (local ones written to `tasks_dir`).
+
+    Extra (standard) tasks need the hub for their data: unreachable, this fails at once with a SkillError.
+    """
+    if limit is not None and limit < 1:
+        raise SkillError(f"limit must be at least 1, got {limit}", hint="`--set limit=N` with N >= 1, or leave it out")
+    local = [task for task, _ in LOCAL_TASKS.values()]
+    extra = [name for name in dict.fromkeys(extra_tasks) if name not in local]
+    if extra:
+        _require_hub(extra)
+    return EvalInputs(texts=perplexity_texts(workdir, limit), tasks=_load_tasks(tasks_dir, local + extra, extra),
+                      prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit)
+
+
+def read_prompts(path: Path) -> list[str]:
+    """One prompt per non-empty line."""
+    try:
+        prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SkillError(f"cannot read the prompts file {path}: {exc}",
+                         hint="`--set prompts=FILE` with a UTF-8 text file, one prompt per line") from exc
+    if not prompts:
+        raise SkillError(f"the prompts file {path} holds no prompt", hint="write one prompt per line")
+    return prompts
+
+
+def perplexity_texts(workdir: Path, limit: int | None = None) -> list[str]:
+    """The held-out pretraining documents (the registry's embedded-pretrain-eval)."""
+    spec = resolve_dataset(PERPLEXITY_DATASET, "pretrain", workdir)
+    return [record["text"] for record in RecordReader(spec.path, spec.kind, spec.format, spec.columns, limit=limit)]
+
+
+_DATA_FILE = re.compile(r"^(\s+test: )(\S+\.jsonl)\s*$", re.MULTILINE)  # `test: mc_identity.jsonl`
+
+
+def write_local_tasks(dest: Path) -> Path:
+    """Copy the shipped task folder to `dest` with each data file made absolute, and return `dest`.
+
+    lm_eval reads `data_files` relative to the current directory, not to the YAML file, so the shipped
+    files name only the file and the copy names the embedded dataset folder in full. The copy also keeps
+    the datasets cache beside it (dest/../.cache), inside the work directory like everything a run writes.
+    """
+    data = shipped_path("dataset/embedded")
+    cache = f"dataset_kwargs:\n  cache_dir: {json.dumps(str(dest.parent / '.cache'))}\n"
+    dest.mkdir(parents=True, exist_ok=True)
+    for source in sorted((assets_dir() / "lm_eval_tasks").iterdir()):
+        if source.suffix in (".yaml", ".py"):
+            text = _DATA_FILE.sub(lambda m: m[1] + json.dumps(str(data / m[2])), source.read_text(encoding="utf-8"))
+            (dest / source.name).write_text(text.replace("dataset_kwargs:\n", cache), encoding="utf-8")
+    return dest
+
+
+
+def _require_hub(tasks: list[str]) -> None:
+    reachable, detail = probe_hub()
+    if not reachable:
+        raise SkillError(f"lm_eval task(s) {', '.join(tasks)} download their data from the Hugging Face hub, "
+                         f"which is not reachable ({detail})",
+                         hint="run it where huggingface.co (or the HF_ENDPOINT mirror) is reachable, or leave "
+                              "out `--set tasks=...`: the local tasks run offline")
+
+
+def _load_tasks(tasks_dir: Path, names: list[str], extra: list[str]) -> dict:
+    from lm_eval.tasks import TaskManager
+
+    # Indexing lm_eval's ~14,700 built-in tasks takes seconds: only when a standard task is asked for.
+    manager = TaskManager(include_path=str(write_local_tasks(tasks_dir)), include_defaults=bool(extra))
+    unknown = [name for name in names if name not in manager.all_tasks]
+    if unknown:
+        raise SkillError(f"unknown lm_eval task(s): {', '.join(unknown)}",
+                         hint="task names as `lm_eval ls tasks` lists them, e.g. `--set tasks=arc_easy,hellaswag`")
+    try:
+        loaded = manager.load(names)  # downloads the data of standard tasks
+    except Exception as exc:  # lm_eval and datasets raise many kinds; all mean the task could not load
+        raise SkillError(f"could not load lm_eval task(s) {', '.join(names)}: {type(exc).__name__}: {exc}",
+                         hint="check the network (`minillm-skill run env-check`) and the task names") from exc
+    for task in loaded["tasks"].values():
+        task.set_fewshot_seed(seed=1234)  # as lm_eval.simple_evaluate does: the same few-shot examples each run
+    return loaded
+
+
+# -- one model -------------------------------------------------------------------------------------
+
+
+def evaluate_model(path: Path, inputs: EvalInputs) -> dict[str, Any]:
+    """Every number for one model folder: sample answers, perplexity and task scores, in one dict."""
+    started = time.monotonic()
+    model, tokenizer = load_model(path)
+    style = prompt_style(path, tokenizer)
+    prompts = inputs.prompts or DEFAULT_PROMPTS[style]
+    answers = greedy_answers(model, tokenizer, prompts, style)
+    result: dict[str, Any] = {"path": str(path), "style": style, "vocab_size": model.config.vocab_size,
+                              **perplexity(model, tokenizer, inputs.texts)}
+    tasks = run_tasks(model, tokenizer, style, inputs)
+    for short, (task, _) in LOCAL_TASKS.items():
+        result[f"{short}_acc"] = tasks[task].get("acc")
+    result["tasks"] = tasks
+    result["answers"] = [{"prompt": prompt, "answer": answer} for prompt, answer in zip(prompts, answers, strict=True)]
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def load_model(path: Path):
+    """(model, tokenizer) from a model folder, on the GPU when there is one, ready for inference."""
+    try:
+        tokenizer = load_tokenizer(path)
+        # Never trust_remote_code: only stock transformers architectures.
+        model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise SkillError(f"cannot load the model in {path}: {exc}",
+                         hint="give a folder written by pretrain, sft or dpo (a Hugging Face model folder)") from exc
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return model, tokenizer
+
+
+def prompt_style(path: Path, tokenizer) -> str:
+    """"completion" for a pretrain model (the folder's name) or a tokenizer with no chat template, else "chat"."""
+    return "completion" if Path(path).name == "pretrain" or not tokenizer.chat_template else "chat"
+
+
+@torch.no_grad()
+def perplexity(model, tokenizer, texts: list[str], window: int = PERPLEXITY_WINDOW,
+               batch_size: int = BATCH_SIZE) -> dict[str, Any]:
+    """Token-weighted perplexity of `texts` over non-overlapping windows of their token stream.
+
+    The documents are joined as in pretraining (each followed by the eos token), cut into windows of
+    `window` tokens, and every token but a window's first is predicted: exp(total loss / tokens predicted).
+    """
+    window = min(window, getattr(model.config, "max_position_embeddings", None) or window)
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    stream = [token for text in texts for token in tokenizer(text, add_special_tokens=False)["input_ids"] + end]
+    windows = [stream[i:i + window] for i in range(0, len(stream), window)]
+    windows = [chunk for chunk in windows if len(chunk) > 1]
+    total, predicted = 0.0, 0
+    for first in range(0, len(windows), batch_size):
+        batch = windows[first:first + batch_size]
+        # Only the last window can be short. It is padded on the right, where causal attention keeps the
+        # padding out of sight of every real token; the padded positions are left out of the loss (-100).
+        ids = torch.full((len(batch), max(map(len, batch))), tokenizer.pad_token_id or 0, dtype=torch.long)
+        targets = torch.full_like(ids, -100)  # targets[:, i] is the token after position i
+        for row, chunk in enumerate(batch):
+            ids[row, :len(chunk)] = torch.tensor(chunk)
+            targets[row, :len(chunk) - 1] = torch.tensor(chunk[1:])
+        logits = model(input_ids=ids.to(model.device)).logits
+        targets = targets.to(model.device)
+        total += F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum").item()
+        predicted += int((targets != -100).sum())
+    return {"perplexity": math.exp(total / predicted) if predicted else None, "perplexity_tokens": predicted,
+            "perplexity_window": window}
+
+
+def run_tasks(model, tokenizer, style: str, inputs: EvalInputs) -> dict[str, dict[str, Any]]:
+    """Each task's metrics ({"acc": ..., "acc_norm": ..., "docs": n scored}) from lm_eval's evaluator."""
+    from lm_eval import evaluator
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=BATCH_SIZE)
+    # evaluator.evaluate, not simple_evaluate: that one also gathers environment info (about 4 s, each call).
+    # lm_eval draws a progress bar per task and per request type; for seconds of work they are noise.
+    with contextlib.redirect_stderr(io.StringIO()):
+        output = evaluator.evaluate(lm=lm, task_dict=inputs.tasks, limit=inputs.limit, bootstrap_iters=0,
+                                    log_samples=False, apply_chat_template=style == "chat")
+    scored = output.get("n-samples", {})
+    return {name: {**_numbers(values), "docs": scored.get(name, {}).get("effective")}
+            for name, values in output["results"].items()}
+
+
+def _numbers(values: dict[str, Any]) -> dict[str, float]:
+    """lm_eval's {"acc,none": 0.5, "acc_stderr,none": "N/A", "alias": ...} as {"acc": 0.5}.
+
+    A metric measured after a filter keeps the filter's name ("exact_match,strict-match")."""
+    return {key.removesuffix(",none"): value for key, value in values.items()
+            if "," in key and "_stderr" not in key and isinstance(value, (int, float))}
+
+
+# -- the skill -------------------------------------------------------------------------------------
+
+
+def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
+    """The eval skill on `paths` (name -> model folder): every model measured the same way, results.json
+    written, the models side by side in `details`."""
+    missing = [str(path) for path in paths.values() if not path.is_dir()]
+    if missing or not paths:
+        raise SkillError(f"no model folder at {', '.join(missing)}" if missing else "no model to evaluate",
+                         hint="`--set models=PATH,...` with folders written by pretrain, sft or dpo")
+    extra = [name.strip() for name in (ctx.settings["tasks"] or "").split(",") if name.strip()]
+    inputs = eval_inputs(ctx.workdir, ctx.path("out/eval/tasks"), ctx.settings["prompts"], extra,
+                         ctx.settings["limit"])
+    models = {}
+    for name, path in paths.items():
+        ctx.log.info("eval: %s (%s)", name, path)
+        models[name] = evaluate_model(path, inputs)
+        ctx.log.info("eval: %s done in %.1f s: %s", name, models[name]["seconds"], _one_line(models[name]))
+    if is_main_process():
+        _write_results(ctx.path("out/eval/results.json"), models, inputs)
+    return StageResult(f"{len(models)} model(s): {_one_line_all(models)}", metrics=_metrics(models, extra),
+                       artifacts=["out/eval/results.json", "out/eval/tasks"], details=comparison_markdown(models))
+
+
+def _write_results(path: Path, models: dict[str, dict], inputs: EvalInputs) -> None:
+    import lm_eval
+
+    data = {"versions": {"lm_eval": lm_eval.__version__, "transformers": transformers.__version__,
+                         "torch": torch.__version__},
+            "settings": {"limit": inputs.limit, "tasks": list(inputs.tasks["tasks"]),
+                         "perplexity_dataset": PERPLEXITY_DATASET, "perplexity_documents": len(inputs.texts),
+                         "batch_size": BATCH_SIZE},
+            "models": models}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:
+    """{"models": {name: numbers}} plus flat keys such as sft_perplexity and dpo_preference_acc."""
+    flat: dict[str, Any] = {}
+    for name, result in models.items():
+        flat[f"{name}_perplexity"] = _round(result["perplexity"])
+        for short in LOCAL_TASKS:
+            flat[f"{name}_{short}_acc"] = _round(result[f"{short}_acc"])
+        for task in extra:
+            metric = _headline(result["tasks"].get(task, {}))
+            if metric:
+                flat[f"{name}_{task}_{metric}"] = _round(result["tasks"][task][metric])
+    return {"models": models, **flat}
+
+
+def _headline(numbers: dict[str, Any]) -> str | None:
+    """The metric that stands for a task: acc when it has one, else its first."""
+    metrics = [key for key in numbers if key != "docs"]
+    return "acc" if "acc" in metrics else next(iter(metrics), None)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _one_line(result: dict[str, Any]) -> str:
+    return f"perplexity {_fmt(result['perplexity'])}, " + ", ".join(
+        f"{short} {_fmt(result[f'{short}_acc'])}" for short in LOCAL_TASKS)
+
+
+def _one_line_all(models: dict[str, dict]) -> str:
+    def row(key: str) -> str:
+        return " / ".join(_fmt(result[key]) for result in models.values())
+
+    return (f"{' / '.join(models)}: perplexity {row('perplexity')}; identity acc {row('identity_acc')}; "
+            f"preference acc {row('preference_acc')}")
+
+
+def comparison_markdown(models: dict[str, dict]) -> str:
+    """The models side by side (one column each), then their sample answers."""
+    names = list(models)
+    vocab = {result["vocab_size"] for result in models.values()}
+    rows = [("perplexity (lower is better)", [models[name]["perplexity"] for name in names])]
+    rows += [(label, [models[name][f"{short}_acc"] for name in names]) for short, label in ROW_LABELS.items()]
+    local = {task for task, _ in LOCAL_TASKS.values()}
+    for task in sorted({task for name in names for task in models[name]["tasks"]} - local):
+        metric = _headline(next(models[name]["tasks"][task] for name in names if task in models[name]["tasks"]))
+        rows.append((f"{task} {metric}", [models[name]["tasks"].get(task, {}).get(metric) for name in names]))
+    lines = ["### Stages side by side", "", "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(map(_fmt, values)) + " |" for label, values in rows]
+    lines += ["", f"A model that guesses uniformly scores perplexity {', '.join(map(str, sorted(vocab)))} (its "
+                  "vocabulary size). Accuracy is the share of questions where the right answer gets the highest "
+                  "log-likelihood, summed over its tokens. In the preference pairs the chosen answer is often the "
+                  "shorter one, so even an untrained model scores above 0.5: compare the columns.",
+              "", "### Sample answers (greedy)"]
+    for name, result in models.items():
+        lines += ["", f"**{name}** ({result['style']} prompts)", ""]
+        lines += [f"- `{_short(pair['prompt'])}` -> {_short(pair['answer']) or '(nothing)'}"
+                  for pair in result["answers"]]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value >= 10 else f"{value:.3f}"
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split()).replace("`", "'")
+    return text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS - 3] + "..."

@@ -1,0 +1,176 @@
+"""The eval skill on tiny untrained models: lm_eval's local tasks offline, perplexity, answers, the table."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from minillm_core import evaluate
+from minillm_core.evaluate import LOCAL_TASKS, eval_inputs, perplexity, prompt_style, run_tasks, write_local_tasks
+from minillm_core.presets import build_model, model_config, vocab_size_for
+from minillm_core.resources import shipped_path
+from minillm_core.samples import DEFAULT_PROMPTS, prompt_text
+from minillm_core.tokenizer import load_tokenizer
+from tests.test_cli import invoke
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread: these models are tiny, and the test machine's 2 cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def save_tiny_model(folder: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    tokenizer = load_tokenizer()
+    build_model(model_config("tiny", vocab_size=vocab_size_for(tokenizer))).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    save_tiny_model(root / "out" / "pretrain", seed=1)
+    save_tiny_model(root / "out" / "sft", seed=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def evaluated(workdir):
+    """One full eval run (every task, no limit) over both models: the report's eval stage."""
+    result = invoke("run", "eval", "--workdir", str(workdir), "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["stages"][0]
+
+
+def lines(name: str) -> int:
+    return len(shipped_path(f"dataset/embedded/{name}").read_text(encoding="utf-8").splitlines())
+
+
+def test_every_model_gets_task_accuracies_perplexity_and_answers(evaluated, workdir):
+    metrics = evaluated["metrics"]
+    assert set(metrics["models"]) == {"pretrain", "sft"}
+    for name, numbers in metrics["models"].items():
+        for short in LOCAL_TASKS:
+            assert 0.0 <= numbers[f"{short}_acc"] <= 1.0
+            assert metrics[f"{name}_{short}_acc"] == pytest.approx(numbers[f"{short}_acc"], abs=1e-4)
+        assert math.isfinite(numbers["perplexity"]) and numbers["perplexity"] > 1
+        assert metrics[f"{name}_perplexity"] == pytest.approx(numbers["perplexity"], rel=1e-4)
+        style = "completion" if name == "pretrain" else "chat"
+        assert numbers["style"] == style
+        assert [pair["prompt"] for pair in numbers["answers"]] == DEFAULT_PROMPTS[style]
+    results = json.loads((workdir / "out/eval/results.json").read_text())
+    assert results["versions"]["lm_eval"] and set(results["models"]) == {"pretrain", "sft"}
+
+
+def test_every_question_of_every_task_is_scored(evaluated):
+    files = {task: file for task, file in LOCAL_TASKS.values()}
+    for numbers in evaluated["metrics"]["models"].values():
+        assert {task: numbers["tasks"][task]["docs"] for task in files} == {
+            task: lines(file) for task, file in files.items()}
+
+
+def test_details_compare_the_models_in_a_table_and_show_answers(evaluated):
+    details = evaluated["details"]
+    assert "| | pretrain | sft |" in details
+    for row in ("perplexity", "identity acc", "arithmetic acc", "facts acc", "preference acc"):
+        assert any(line.startswith(f"| {row}") and line.count("|") == 4 for line in details.splitlines())
+    assert "`Who are you?` ->" in details and "`The capital of France is` ->" in details
+    assert "pretrain / sft" in evaluated["summary"] and "\n" not in evaluated["summary"]
+
+
+def test_models_prompts_and_limit(workdir, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Hello\n\n2 + 2 =\n")
+    result = invoke("run", "eval", "--workdir", str(tmp_path), "--json", "--set", f"models={workdir / 'out/sft'}",
+                    "--set", f"prompts={prompts}", "--set", "limit=3")
+    assert result.exit_code == 0, result.output
+    models = json.loads(result.stdout)["stages"][0]["metrics"]["models"]
+    assert list(models) == ["sft"]
+    assert [pair["prompt"] for pair in models["sft"]["answers"]] == ["Hello", "2 + 2 ="]
+    assert {numbers["docs"] for numbers in models["sft"]["tasks"].values()} == {3}
+    assert (tmp_path / "out/eval/results.json").exists()
+
+
+def test_a_standard_task_offline_fails_fast_with_a_hint(workdir):
+    started = time.monotonic()
+    result = invoke("run", "eval", "--workdir", str(workdir), "--json", "--set", "tasks=arc_easy")
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 1
+    stage = json.loads(result.stdout)["stages"][0]
+    assert "arc_easy" in stage["error"] and "not reachable" in stage["error"]
+    assert "--set tasks" in stage["hint"]
+
+
+def test_no_model_is_a_precondition_failure(tmp_path):
+    assert invoke("run", "eval", "--workdir", str(tmp_path), "--json").exit_code == 3
+    missing = invoke("run", "eval", "--workdir", str(tmp_path), "--json", "--set", "models=absent")
+    assert missing.exit_code == 3 and "absent" in json.loads(missing.stdout)["stages"][0]["error"]
+
+
+def test_chat_models_are_scored_on_their_chat_template_and_pretrain_on_plain_text(workdir, tmp_path):
+    inputs = eval_inputs(workdir, tmp_path / "tasks", limit=2)
+    model, tokenizer = evaluate.load_model(workdir / "out/sft")
+    identity = inputs.tasks["tasks"]["minillm_identity"]
+    question = json.loads(shipped_path("dataset/embedded/mc_identity.jsonl").read_text().splitlines()[0])
+    run_tasks(model, tokenizer, "chat", inputs)
+    assert [instance.args for instance in identity.instances[:4]] == [
+        (prompt_text(tokenizer, question["question"], "chat"), choice) for choice in question["choices"]]
+    run_tasks(model, tokenizer, "completion", inputs)
+    assert identity.instances[0].args == (question["question"], " " + question["choices"][0])
+    preference = inputs.tasks["tasks"]["minillm_preference"].instances
+    pair = json.loads(shipped_path("dataset/embedded/dpo_eval.jsonl").read_text().splitlines()[0])
+    assert [instance.args[1] for instance in preference[:2]] == [
+        " " + pair["chosen"][-1]["content"], " " + pair["rejected"][-1]["content"]]
+
+
+def test_task_files_name_their_data_by_absolute_path(tmp_path):
+    tasks = write_local_tasks(tmp_path / "tasks")
+    for task, file in LOCAL_TASKS.values():
+        text = (tasks / f"{task}.yaml").read_text()
+        assert f'test: "{shipped_path("dataset/embedded") / file}"' in text
+        assert f'cache_dir: "{tmp_path / ".cache"}"' in text
+    assert (tasks / "utils.py").exists()
+
+
+def test_perplexity_is_the_token_weighted_loss_over_windows(workdir):
+    model, tokenizer = evaluate.load_model(workdir / "out/pretrain")
+    text = "The capital of France is Paris. 3 + 4 = 7."
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    with torch.no_grad():
+        loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([ids])).loss.item()
+    whole = perplexity(model, tokenizer, [text])
+    assert whole["perplexity"] == pytest.approx(math.exp(loss), rel=1e-4)
+    assert whole["perplexity_tokens"] == len(ids) - 1
+    one_window_each = perplexity(model, tokenizer, [text, text], window=len(ids))  # the same document twice
+    assert one_window_each["perplexity"] == pytest.approx(whole["perplexity"], rel=1e-4)
+    assert one_window_each["perplexity_tokens"] == 2 * (len(ids) - 1)
+
+
+def test_prompt_style(workdir, tmp_path):
+    tokenizer = load_tokenizer()
+    assert prompt_style(tmp_path / "pretrain", tokenizer) == "completion"
+    assert prompt_style(tmp_path / "my-model", tokenizer) == "chat"
+    tokenizer.chat_template = None
+    assert prompt_style(tmp_path / "my-model", tokenizer) == "completion"
+
+
+def test_a_retrained_model_is_evaluated_again_not_reported_stale(tmp_path):
+    save_tiny_model(tmp_path / "out" / "sft", seed=3)
+
+    def status() -> str:
+        result = invoke("run", "eval", "--workdir", str(tmp_path), "--set", "limit=2", "--json")
+        return json.loads(result.stdout)["stages"][0]["status"]
+
+    assert [status(), status()] == ["ok", "skipped"]
+    save_tiny_model(tmp_path / "out" / "sft", seed=4)  # "retrained": new weights in the same folder
+    assert status() == "ok"
