@@ -84,6 +84,7 @@ def make_plan(host: PluginHost, name: str, workdir: Path, config: Path | None = 
     steps = [host.get_skill(step) for step in skill.steps] or [skill]
     workdir = Path(workdir).resolve()
     cwd = Path(cwd or Path.cwd()).resolve()
+    config = config or skill.default_config
     grouped = collect_settings(load_config(config) if config else {},
                                Path(config).resolve().parent if config else cwd,
                                parse_set_pairs(sets), cwd, [s.name for s in steps])

@@ -102,6 +102,12 @@ class Skill:
     def skill_md(self) -> Path:
         return self.folder / "SKILL.md"
 
+    @property
+    def default_config(self) -> Path | None:
+        """`config.yaml` beside SKILL.md: the skill's own settings, used when the user gives no --config."""
+        path = self.folder / "config.yaml"
+        return path if path.is_file() else None
+
     @classmethod
     def from_folder(cls, folder: Path, run: RunFn | None = None,
                     options: Mapping[str, Option] | None = None, checks: ChecksFn | None = None,

@@ -73,6 +73,7 @@ def test_outputs_are_hugging_face_folders_and_checkpoints_are_cleared(trained):
 def test_sft_loss_falls(trained):
     metrics = trained[1]["sft"]["metrics"]
     assert metrics["steps"] == 30
+    assert metrics["conversations"] == metrics["records"] == 2502  # each record once, not once per shard
     assert metrics["final_loss"] < metrics["first_loss"] - 0.5
 
 
@@ -139,3 +140,16 @@ def test_a_malformed_record_fails_naming_file_and_line_and_lenient_skips_it(trai
     metrics = json.loads(lenient.stdout)["stages"][0]["metrics"]
     assert (metrics["records"], metrics["skipped_records"]) == (16, 1)
     assert "1 malformed records skipped" in json.loads(lenient.stdout)["stages"][0]["summary"]
+
+
+def test_bf16_auto_follows_the_measurements(monkeypatch):
+    from minillm_core import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.use_bf16("auto", cuda=False, parameters=26_000_000) is True
+    assert training.use_bf16("auto", cuda=False, parameters=1_100_000) is False  # tiny: no gain measured
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert training.use_bf16("auto", cuda=False, parameters=26_000_000) is False
+    assert training.use_bf16("true", cuda=False, parameters=1) is True
+    with pytest.raises(training.SkillError, match="bf16 must be auto, true or false"):
+        training.use_bf16("maybe", cuda=False, parameters=1)

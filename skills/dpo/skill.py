@@ -9,7 +9,7 @@ from minillm_core.hookspecs import hookimpl
 from minillm_core.options import Option, training_options
 from minillm_core.skill import Skill, StageContext, StageResult
 
-OPTIONS = training_options(dataset="embedded-dpo", lr=5e-6)
+OPTIONS = training_options(dataset="embedded-dpo", lr=2e-4)  # suits tiny + embedded, like pretrain's
 OPTIONS["beta"] = Option("beta", float, 0.1, "DPO temperature: how far the model may move from the reference")
 
 

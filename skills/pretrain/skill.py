@@ -9,7 +9,9 @@ from minillm_core.hookspecs import hookimpl
 from minillm_core.options import Option, training_options
 from minillm_core.skill import Skill, StageContext, StageResult
 
-OPTIONS = training_options(dataset="embedded-pretrain", lr=5e-4)
+# Defaults suit the default preset (tiny) and dataset (embedded); bigger presets set their own, e.g.
+# configs/minimind2-small-gpu.yaml.
+OPTIONS = training_options(dataset="embedded-pretrain", lr=3e-3)
 OPTIONS["tokenizer"] = Option("tokenizer", str, None, "tokenizer folder for a new model (default: the shipped one)",
                               is_path=True)
 

@@ -9,7 +9,7 @@ from minillm_core.hookspecs import hookimpl
 from minillm_core.options import Option, training_options
 from minillm_core.skill import Skill, StageContext, StageResult
 
-OPTIONS = training_options(dataset="embedded-sft", lr=1e-4)
+OPTIONS = training_options(dataset="embedded-sft", lr=3e-3)  # suits tiny + embedded, like pretrain's
 OPTIONS["lora"] = Option("lora", bool, False, "train LoRA adapters (peft) instead of all weights")
 
 

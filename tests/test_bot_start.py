@@ -1,0 +1,62 @@
+"""The main job end to end: bot-start in a fresh git clone, offline, on CPU, and the model learns."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, dict]:
+    clone = tmp_path_factory.mktemp("bot-start") / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
+    result = subprocess.run([sys.executable, "-m", "minillm_core", "run", "bot-start", "--json"], cwd=clone,
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return clone, json.loads(result.stdout)
+
+
+def stage(report: dict, name: str) -> dict:
+    return next(s for s in report["stages"] if s["skill"] == name)
+
+
+def test_every_stage_ok_and_the_clone_stays_clean(run):
+    clone, report = run
+    assert [(s["skill"], s["status"]) for s in report["stages"]] == [
+        (name, "ok") for name in ("env-check", "download-data", "pretrain", "sft", "dpo", "eval", "report")]
+    assert report["git"]["checked"] and report["git"]["clean"], report["git"]
+
+
+def test_the_report_card_has_its_plots_eval_table_and_git_check_last(run):
+    clone, _ = run
+    card = (clone / "reports" / "latest.md").read_text()
+    for name in ("pretrain", "sft", "dpo"):
+        assert f"(plots/{name}_loss.png)" in card and (clone / "reports" / "plots" / f"{name}_loss.png").exists()
+    assert "identity" in card and "preference" in card  # the eval table
+    assert card.rstrip().endswith("nothing untracked outside what git ignores.")
+
+
+def test_after_sft_the_model_says_who_it_is(run):
+    clone, report = run
+    answers = [json.loads(line) for line in (clone / "logs" / "sft_samples.jsonl").read_text().splitlines()]
+    after = {row["prompt"]: row["answer"] for row in answers if row["when"] == "after"}
+    assert "MiniLLM" in after["Who are you?"] and "MiniLLM" in after["你是谁？"]
+    metrics = stage(report, "eval")["metrics"]
+    assert metrics["sft_identity_acc"] >= metrics["pretrain_identity_acc"] + 0.3
+
+
+def test_losses_fall_and_dpo_prefers_the_chosen_answers_more_as_it_trains(run):
+    _, report = run
+    for name in ("pretrain", "sft"):
+        metrics = stage(report, name)["metrics"]
+        assert metrics["final_loss"] < metrics["first_loss"] - 1.0, name
+    dpo = stage(report, "dpo")["metrics"]
+    assert dpo["final_reward_accuracy"] > dpo["first_reward_accuracy"]
