@@ -38,3 +38,15 @@ def git_workdir(tmp_path: Path) -> Path:
     subprocess.run([*git, "add", "."], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
     return repo
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for modules that only run tiny untrained models: on a CPU shared with other jobs,
+    two threads ran them up to 20x slower. Training tests keep the default, as users get it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -21,13 +21,7 @@ GREEDY = ["--temperature", "0", "--max-new-tokens", "12"]
 JSON_KEYS = {"model", "prompt", "answer", "new_tokens", "seconds", "stopped_by"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These models are tiny: one thread runs them 20x faster than two on a CPU shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

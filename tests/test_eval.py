@@ -18,14 +18,7 @@ from minillm_core.samples import DEFAULT_PROMPTS, prompt_text
 from minillm_core.tokenizer import load_tokenizer
 from tests.test_cli import invoke
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: these models are tiny, and the test machine's 2 cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def save_tiny_model(folder: Path, seed: int) -> Path:
