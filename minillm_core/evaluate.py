@@ -4,6 +4,13 @@
     numbers = evaluate_model(workdir / "out/sft", inputs)                  # one model (what a report reuses)
     result = run_eval(ctx, {"sft": workdir / "out/sft"})                   # the skill: results.json, the table
 
+Each run also measures an untrained model of the same architecture (`untrained=True`): the floor that
+every stage's numbers are read against.
+
+Held-out numbers: text perplexity on pretraining-style documents; chat perplexity of the assistant replies
+in held-out conversations (what SFT teaches); the preference margin, the mean log-likelihood of a held-out
+pair's chosen reply minus its rejected one (what DPO widens, also where accuracy is already at its ceiling).
+
 The local tasks (minillm_core/assets/lm_eval_tasks/) are multiple choice over the embedded held-out files,
 scored by lm_eval itself, offline. A chat model (sft, dpo) sees each question as a user turn wrapped in its
 chat template, the way it was trained; the pretrain model sees the plain question.
@@ -26,7 +33,7 @@ import datasets
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from minillm_core.data.formats import RecordReader
 from minillm_core.data.registry import resolve_dataset
@@ -47,6 +54,9 @@ LOCAL_TASKS = {
 ROW_LABELS = {"identity": "identity acc (chance 0.25)", "arithmetic": "arithmetic acc (chance 0.25)",
               "facts": "facts acc (chance 0.25)", "preference": "preference acc (chosen over rejected)"}
 PERPLEXITY_DATASET = "embedded-pretrain-eval"
+CHAT_DATASET = "embedded-sft-eval"
+PREFERENCE_DATASET = "embedded-dpo-eval"
+UNTRAINED_SEED = 0  # the untrained baseline's weights: the same every run
 # Tokens per perplexity window: the shortest sequence length a preset trains on (tiny's 128), so no model
 # is scored at positions it never saw in training. The held-out documents are shorter (at most 120 tokens).
 PERPLEXITY_WINDOW = 128
@@ -63,10 +73,20 @@ datasets.disable_progress_bars()
 
 
 @dataclass
+class Reply:
+    """An assistant reply and the conversation before it."""
+
+    prompt: list[dict]  # messages, ending with a user turn
+    text: str
+
+
+@dataclass
 class EvalInputs:
     """What every model is measured on, prepared once and shared by all of them."""
 
     texts: list[str]  # held-out documents for perplexity
+    chats: list[Reply]  # held-out conversations: their last reply, for chat perplexity
+    pairs: list[tuple[Reply, Reply]]  # held-out preference pairs: (chosen, rejected)
     tasks: dict  # lm_eval's loaded tasks (TaskManager.load): the local ones, then any extra ones
     prompts: list[str] | None = None  # None: each model gets DEFAULT_PROMPTS of its own style
     limit: int | None = None  # at most this many examples per task
@@ -87,7 +107,8 @@ def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None 
     extra = [name for name in dict.fromkeys(extra_tasks) if name not in local]
     if extra:
         _require_hub(extra)
-    return EvalInputs(texts=perplexity_texts(workdir, limit), tasks=_load_tasks(tasks_dir, local + extra, extra),
+    return EvalInputs(texts=perplexity_texts(workdir, limit), chats=held_out_chats(workdir, limit),
+                      pairs=held_out_pairs(workdir, limit), tasks=_load_tasks(tasks_dir, local + extra, extra),
                       prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit)
 
 
@@ -105,8 +126,25 @@ def read_prompts(path: Path) -> list[str]:
 
 def perplexity_texts(workdir: Path, limit: int | None = None) -> list[str]:
     """The held-out pretraining documents (the registry's embedded-pretrain-eval)."""
-    spec = resolve_dataset(PERPLEXITY_DATASET, "pretrain", workdir)
-    return [record["text"] for record in RecordReader(spec.path, spec.kind, spec.format, spec.columns, limit=limit)]
+    return [record["text"] for record in _records(PERPLEXITY_DATASET, "pretrain", workdir, limit)]
+
+
+def held_out_chats(workdir: Path, limit: int | None = None) -> list[Reply]:
+    """The last assistant reply of each held-out conversation (the registry's embedded-sft-eval)."""
+    return [Reply(record["messages"][:-1], record["messages"][-1]["content"])
+            for record in _records(CHAT_DATASET, "sft", workdir, limit)]
+
+
+def held_out_pairs(workdir: Path, limit: int | None = None) -> list[tuple[Reply, Reply]]:
+    """The held-out preference pairs (the registry's embedded-dpo-eval) as (chosen, rejected)."""
+    return [(Reply(record["prompt"], record["chosen"][-1]["content"]),
+             Reply(record["prompt"], record["rejected"][-1]["content"]))
+            for record in _records(PREFERENCE_DATASET, "dpo", workdir, limit)]
+
+
+def _records(name: str, kind: str, workdir: Path, limit: int | None) -> list[dict]:
+    spec = resolve_dataset(name, kind, workdir)
+    return list(RecordReader(spec.path, spec.kind, spec.format, spec.columns, limit=limit))
 
 
 _DATA_FILE = re.compile(r"^(\s+test: )(\S+\.jsonl)\s*$", re.MULTILINE)  # `test: mc_identity.jsonl`
@@ -161,15 +199,19 @@ def _load_tasks(tasks_dir: Path, names: list[str], extra: list[str]) -> dict:
 # -- one model -------------------------------------------------------------------------------------
 
 
-def evaluate_model(path: Path, inputs: EvalInputs) -> dict[str, Any]:
-    """Every number for one model folder: sample answers, perplexity and task scores, in one dict."""
+def evaluate_model(path: Path, inputs: EvalInputs, untrained: bool = False) -> dict[str, Any]:
+    """Every number for one model folder: sample answers, perplexities and task scores, in one dict.
+
+    `untrained`: measure a freshly initialized model of the folder's architecture instead of its weights.
+    """
     started = time.monotonic()
-    model, tokenizer = load_model(path)
-    style = prompt_style(path, tokenizer)
+    model, tokenizer = load_model(path, untrained)
+    style = "chat" if untrained and tokenizer.chat_template else prompt_style(path, tokenizer)
     prompts = inputs.prompts or DEFAULT_PROMPTS[style]
     answers = greedy_answers(model, tokenizer, prompts, style)
-    result: dict[str, Any] = {"path": str(path), "style": style, "vocab_size": model.config.vocab_size,
-                              **perplexity(model, tokenizer, inputs.texts)}
+    result: dict[str, Any] = {"path": str(path), "untrained": untrained, "style": style,
+                              "vocab_size": model.config.vocab_size, **perplexity(model, tokenizer, inputs.texts),
+                              **chat_numbers(model, tokenizer, inputs)}
     tasks = run_tasks(model, tokenizer, style, inputs)
     for short, (task, _) in LOCAL_TASKS.items():
         result[f"{short}_acc"] = tasks[task].get("acc")
@@ -179,12 +221,20 @@ def evaluate_model(path: Path, inputs: EvalInputs) -> dict[str, Any]:
     return result
 
 
-def load_model(path: Path):
-    """(model, tokenizer) from a model folder, on the GPU when there is one, ready for inference."""
+def load_model(path: Path, untrained: bool = False):
+    """(model, tokenizer) from a model folder, on the GPU when there is one, ready for inference.
+
+    `untrained`: the folder's architecture with fresh weights (seeded), not the folder's weights."""
     try:
         tokenizer = load_tokenizer(path)
         # Never trust_remote_code: only stock transformers architectures.
-        model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, dtype=torch.float32)
+        if untrained:
+            config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(UNTRAINED_SEED)
+                model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, dtype=torch.float32)
     except (OSError, ValueError) as exc:
         raise SkillError(f"cannot load the model in {path}: {exc}",
                          hint="give a folder written by pretrain, sft or dpo (a Hugging Face model folder)") from exc
@@ -228,6 +278,60 @@ def perplexity(model, tokenizer, texts: list[str], window: int = PERPLEXITY_WIND
             "perplexity_window": window}
 
 
+def chat_numbers(model, tokenizer, inputs: EvalInputs) -> dict[str, Any]:
+    """Chat perplexity of the held-out replies and the held-out preference margin (None without a chat template)."""
+    if not tokenizer.chat_template:
+        return {"chat_perplexity": None, "preference_margin": None}
+    chats = reply_logprobs(model, tokenizer, inputs.chats)
+    tokens = sum(count for _, count in chats)
+    scored = reply_logprobs(model, tokenizer, [reply for pair in inputs.pairs for reply in pair])
+    margins = [chosen[0] - rejected[0] for chosen, rejected in zip(scored[::2], scored[1::2], strict=True)]
+    return {"chat_perplexity": math.exp(-sum(total for total, _ in chats) / tokens) if tokens else None,
+            "chat_perplexity_tokens": tokens,
+            "preference_margin": sum(margins) / len(margins) if margins else None}
+
+
+@torch.no_grad()
+def reply_logprobs(model, tokenizer, replies: list[Reply], batch_size: int = BATCH_SIZE) -> list[tuple[float, int]]:
+    """For each reply: (summed log-probability of its tokens given the conversation before it, token count).
+
+    The reply's tokens are what the chat template adds after the generation prompt: the text and the
+    end-of-turn marker. Prompt and reply are tokenized apart, as TRL's trainers do. A sequence longer than
+    the model's context keeps its last tokens.
+    """
+    limit = getattr(model.config, "max_position_embeddings", None)
+    sequences = [_reply_tokens(tokenizer, reply, limit) for reply in replies]
+    results = []
+    for first in range(0, len(sequences), batch_size):
+        batch = sequences[first:first + batch_size]
+        # Right padding, out of sight of every real token under causal attention; padded targets are -100.
+        ids = torch.full((len(batch), max(len(seq) for seq, _ in batch)), tokenizer.pad_token_id or 0,
+                         dtype=torch.long)
+        targets = torch.full_like(ids, -100)  # targets[:, i] is the token after position i, where it is scored
+        for row, (seq, scored) in enumerate(batch):
+            ids[row, :len(seq)] = torch.tensor(seq)
+            targets[row, len(seq) - 1 - scored:len(seq) - 1] = torch.tensor(seq[len(seq) - scored:])
+        logprobs = model(input_ids=ids.to(model.device)).logits.float().log_softmax(-1)
+        targets = targets.to(model.device)
+        picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (targets != -100)
+        results += [(float(picked[row].sum()), scored) for row, (_, scored) in enumerate(batch)]
+    return results
+
+
+def _reply_tokens(tokenizer, reply: Reply, limit: int | None) -> tuple[list[int], int]:
+    """(prompt and reply token ids, how many at the end are the reply's)."""
+    prompt = tokenizer.apply_chat_template(reply.prompt, add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template(reply.prompt + [{"role": "assistant", "content": reply.text}],
+                                         tokenize=False)
+    if not full.startswith(prompt):
+        raise SkillError("the chat template does not render a conversation as its generation prompt plus the reply",
+                         hint="evaluate a model whose chat template extends the prompt (ChatML does)")
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    reply_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    seq = (prompt_ids + reply_ids)[-limit:] if limit else prompt_ids + reply_ids
+    return seq, min(len(reply_ids), len(seq) - 1)
+
+
 def run_tasks(model, tokenizer, style: str, inputs: EvalInputs) -> dict[str, dict[str, Any]]:
     """Each task's metrics ({"acc": ..., "acc_norm": ..., "docs": n scored}) from lm_eval's evaluator."""
     from lm_eval import evaluator
@@ -265,10 +369,13 @@ def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
     extra = [name.strip() for name in (ctx.settings["tasks"] or "").split(",") if name.strip()]
     inputs = eval_inputs(ctx.workdir, ctx.path("out/eval/tasks"), ctx.settings["prompts"], extra,
                          ctx.settings["limit"])
+    # The untrained baseline takes the architecture of the first model: the floor every stage is read against.
+    runs = ([("untrained", next(iter(paths.values())), True)] if ctx.settings["baseline"] else [])
+    runs += [(name, path, False) for name, path in paths.items()]
     models = {}
-    for name, path in paths.items():
-        ctx.log.info("eval: %s (%s)", name, path)
-        models[name] = evaluate_model(path, inputs)
+    for name, path, untrained in runs:
+        ctx.log.info("eval: %s (%s)", name, f"untrained, architecture of {path}" if untrained else path)
+        models[name] = evaluate_model(path, inputs, untrained)
         ctx.log.info("eval: %s done in %.1f s: %s", name, models[name]["seconds"], _one_line(models[name]))
     if is_main_process():
         _write_results(ctx.path("out/eval/results.json"), models, inputs)
@@ -295,7 +402,8 @@ def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:
     """{"models": {name: numbers}} plus flat keys such as sft_perplexity and dpo_preference_acc."""
     flat: dict[str, Any] = {}
     for name, result in models.items():
-        flat[f"{name}_perplexity"] = _round(result["perplexity"])
+        for key in ("perplexity", "chat_perplexity", "preference_margin"):
+            flat[f"{name}_{key}"] = _round(result[key])
         for short in LOCAL_TASKS:
             flat[f"{name}_{short}_acc"] = _round(result[f"{short}_acc"])
         for task in extra:
@@ -316,7 +424,8 @@ def _round(value: float | None) -> float | None:
 
 
 def _one_line(result: dict[str, Any]) -> str:
-    return f"perplexity {_fmt(result['perplexity'])}, " + ", ".join(
+    return (f"perplexity {_fmt(result['perplexity'])}, chat perplexity {_fmt(result['chat_perplexity'])}, "
+            f"preference margin {_fmt(result['preference_margin'])}, ") + ", ".join(
         f"{short} {_fmt(result[f'{short}_acc'])}" for short in LOCAL_TASKS)
 
 
@@ -324,15 +433,19 @@ def _one_line_all(models: dict[str, dict]) -> str:
     def row(key: str) -> str:
         return " / ".join(_fmt(result[key]) for result in models.values())
 
-    return (f"{' / '.join(models)}: perplexity {row('perplexity')}; identity acc {row('identity_acc')}; "
-            f"preference acc {row('preference_acc')}")
+    return (f"{' / '.join(models)}: perplexity {row('perplexity')}; chat perplexity {row('chat_perplexity')}; "
+            f"identity acc {row('identity_acc')}; preference acc {row('preference_acc')}; "
+            f"preference margin {row('preference_margin')}")
 
 
 def comparison_markdown(models: dict[str, dict]) -> str:
     """The models side by side (one column each), then their sample answers."""
     names = list(models)
     vocab = {result["vocab_size"] for result in models.values()}
-    rows = [("perplexity (lower is better)", [models[name]["perplexity"] for name in names])]
+    rows = [(label, [models[name][key] for name in names]) for key, label in (
+        ("perplexity", "text perplexity (lower is better)"),
+        ("chat_perplexity", "chat perplexity, held-out replies (lower is better)"),
+        ("preference_margin", "preference margin, nats (chosen minus rejected)"))]
     rows += [(label, [models[name][f"{short}_acc"] for name in names]) for short, label in ROW_LABELS.items()]
     local = {task for task, _ in LOCAL_TASKS.values()}
     for task in sorted({task for name in names for task in models[name]["tasks"]} - local):
@@ -343,7 +456,9 @@ def comparison_markdown(models: dict[str, dict]) -> str:
     lines += ["", f"A model that guesses uniformly scores perplexity {', '.join(map(str, sorted(vocab)))} (its "
                   "vocabulary size). Accuracy is the share of questions where the right answer gets the highest "
                   "log-likelihood, summed over its tokens. In the preference pairs the chosen answer is often the "
-                  "shorter one, so even an untrained model scores above 0.5: compare the columns.",
+                  "shorter one, so even an untrained model scores above 0.5: compare the columns. The preference "
+                  "margin is the mean log-likelihood of the chosen reply minus the rejected one; it keeps moving "
+                  "where accuracy has reached its ceiling. `untrained` is the same architecture before training.",
               "", "### Sample answers (greedy)"]
     for name, result in models.items():
         lines += ["", f"**{name}** ({result['style']} prompts)", ""]
@@ -355,7 +470,7 @@ def comparison_markdown(models: dict[str, dict]) -> str:
 def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.1f}" if value >= 10 else f"{value:.3f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
 
 
 def _short(text: str) -> str:

@@ -1,13 +1,15 @@
 """The status report of a run: JSON for agents, Markdown for people, both under reports/.
 
 reports/latest.json and reports/latest.md always hold the last run; reports/history/ keeps a
-timestamped copy of each.
+timestamped copy of each (with a copy of its loss plots, which reports/plots/ keeps only for the latest).
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import re
+import shutil
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -29,10 +31,27 @@ def write_reports(workdir: Path, report: dict[str, Any], paths: dict[str, str] |
     (reports / "history").mkdir(parents=True, exist_ok=True)
     as_json = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
     as_markdown = render_markdown(report)
+    history_markdown = _with_own_plots(workdir, as_markdown, workdir / paths["history_markdown"])
     for key, text in (("json", as_json), ("markdown", as_markdown),
-                      ("history_json", as_json), ("history_markdown", as_markdown)):
+                      ("history_json", as_json), ("history_markdown", history_markdown)):
         _write_atomic(workdir / paths[key], text)
     return paths
+
+
+_PLOT_LINK = re.compile(r"\]\(plots/([\w.-]+\.png)\)")  # ](plots/sft_loss.png), as report_card links them
+
+
+def _with_own_plots(workdir: Path, markdown: str, history_path: Path) -> str:
+    """The history copy links copies of its plots beside it: reports/plots/ holds only the latest run's."""
+    names = sorted(set(_PLOT_LINK.findall(markdown)))
+    if not names:
+        return markdown
+    folder = history_path.with_name(f"{history_path.stem}-plots")
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        if (workdir / "reports" / "plots" / name).exists():
+            shutil.copy2(workdir / "reports" / "plots" / name, folder / name)
+    return _PLOT_LINK.sub(lambda match: f"]({folder.name}/{match[1]})", markdown)
 
 
 def _write_atomic(path: Path, text: str) -> None:

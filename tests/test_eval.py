@@ -51,18 +51,22 @@ def lines(name: str) -> int:
 
 def test_every_model_gets_task_accuracies_perplexity_and_answers(evaluated, workdir):
     metrics = evaluated["metrics"]
-    assert set(metrics["models"]) == {"pretrain", "sft"}
+    assert list(metrics["models"]) == ["untrained", "pretrain", "sft"]
+    assert [numbers["untrained"] for numbers in metrics["models"].values()] == [True, False, False]
     for name, numbers in metrics["models"].items():
         for short in LOCAL_TASKS:
             assert 0.0 <= numbers[f"{short}_acc"] <= 1.0
             assert metrics[f"{name}_{short}_acc"] == pytest.approx(numbers[f"{short}_acc"], abs=1e-4)
         assert math.isfinite(numbers["perplexity"]) and numbers["perplexity"] > 1
         assert metrics[f"{name}_perplexity"] == pytest.approx(numbers["perplexity"], rel=1e-4)
+        assert math.isfinite(numbers["chat_perplexity"]) and numbers["chat_perplexity"] > 1
+        assert numbers["chat_perplexity_tokens"] > lines("sft_eval.jsonl")  # every held-out reply, several tokens
+        assert metrics[f"{name}_preference_margin"] == pytest.approx(numbers["preference_margin"], abs=1e-4)
         style = "completion" if name == "pretrain" else "chat"
         assert numbers["style"] == style
         assert [pair["prompt"] for pair in numbers["answers"]] == DEFAULT_PROMPTS[style]
     results = json.loads((workdir / "out/eval/results.json").read_text())
-    assert results["versions"]["lm_eval"] and set(results["models"]) == {"pretrain", "sft"}
+    assert results["versions"]["lm_eval"] and set(results["models"]) == {"untrained", "pretrain", "sft"}
 
 
 def test_every_question_of_every_task_is_scored(evaluated):
@@ -74,18 +78,19 @@ def test_every_question_of_every_task_is_scored(evaluated):
 
 def test_details_compare_the_models_in_a_table_and_show_answers(evaluated):
     details = evaluated["details"]
-    assert "| | pretrain | sft |" in details
-    for row in ("perplexity", "identity acc", "arithmetic acc", "facts acc", "preference acc"):
-        assert any(line.startswith(f"| {row}") and line.count("|") == 4 for line in details.splitlines())
+    assert "| | untrained | pretrain | sft |" in details
+    for row in ("text perplexity", "chat perplexity", "preference margin", "identity acc", "arithmetic acc",
+                "facts acc", "preference acc"):
+        assert any(line.startswith(f"| {row}") and line.count("|") == 5 for line in details.splitlines()), row
     assert "`Who are you?` ->" in details and "`The capital of France is` ->" in details
-    assert "pretrain / sft" in evaluated["summary"] and "\n" not in evaluated["summary"]
+    assert "untrained / pretrain / sft" in evaluated["summary"] and "\n" not in evaluated["summary"]
 
 
 def test_models_prompts_and_limit(workdir, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("Hello\n\n2 + 2 =\n")
     result = invoke("run", "eval", "--workdir", str(tmp_path), "--json", "--set", f"models={workdir / 'out/sft'}",
-                    "--set", f"prompts={prompts}", "--set", "limit=3")
+                    "--set", f"prompts={prompts}", "--set", "limit=3", "--set", "baseline=false")
     assert result.exit_code == 0, result.output
     models = json.loads(result.stdout)["stages"][0]["metrics"]["models"]
     assert list(models) == ["sft"]
@@ -147,6 +152,34 @@ def test_perplexity_is_the_token_weighted_loss_over_windows(workdir):
     one_window_each = perplexity(model, tokenizer, [text, text], window=len(ids))  # the same document twice
     assert one_window_each["perplexity"] == pytest.approx(whole["perplexity"], rel=1e-4)
     assert one_window_each["perplexity_tokens"] == 2 * (len(ids) - 1)
+
+
+def test_reply_logprobs_score_only_the_reply_and_ignore_padding(workdir):
+    model, tokenizer = evaluate.load_model(workdir / "out/sft")
+    short = evaluate.Reply([{"role": "user", "content": "Who are you?"}], "I am MiniLLM.")
+    long = evaluate.Reply([{"role": "user", "content": "What is 3 + 4? Answer in a sentence."}], "3 + 4 = 7.")
+    prompt = tokenizer.apply_chat_template(short.prompt, add_generation_prompt=True, tokenize=False)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    reply_ids = tokenizer("I am MiniLLM.<|im_end|>\n", add_special_tokens=False)["input_ids"]
+    labels = [-100] * len(prompt_ids) + reply_ids
+    with torch.no_grad():
+        loss = model(input_ids=torch.tensor([prompt_ids + reply_ids]), labels=torch.tensor([labels])).loss.item()
+    total, count = evaluate.reply_logprobs(model, tokenizer, [short])[0]
+    assert count == len(reply_ids)
+    assert total == pytest.approx(-loss * count, rel=1e-4)
+    batched = evaluate.reply_logprobs(model, tokenizer, [long, short])  # short is right-padded in this batch
+    assert batched[1][1] == count and batched[1][0] == pytest.approx(total, rel=1e-4)
+    assert batched[0] == pytest.approx(evaluate.reply_logprobs(model, tokenizer, [long])[0], rel=1e-4)
+
+
+def test_the_untrained_baseline_is_the_architecture_with_fixed_fresh_weights(workdir):
+    trained, _ = evaluate.load_model(workdir / "out/sft")
+    first, _ = evaluate.load_model(workdir / "out/sft", untrained=True)
+    again, _ = evaluate.load_model(workdir / "out/sft", untrained=True)
+    assert first.config.to_dict() == trained.config.to_dict()
+    weights = [(name, tensor) for name, tensor in first.state_dict().items() if "norm" not in name]
+    assert all(torch.equal(tensor, again.state_dict()[name]) for name, tensor in weights)
+    assert not any(torch.equal(tensor, trained.state_dict()[name]) for name, tensor in weights)
 
 
 def test_prompt_style(workdir, tmp_path):

@@ -14,6 +14,7 @@ OPTIONS = {
     "prompts": Option("prompts", str, None, "text file of prompts, one per line", is_path=True),
     "tasks": Option("tasks", str, None, "comma-separated extra lm_eval task names"),
     "limit": Option("limit", int, None, "at most this many examples per task"),
+    "baseline": Option("baseline", bool, True, "also measure an untrained model of the same architecture"),
 }
 
 
