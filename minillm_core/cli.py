@@ -182,7 +182,7 @@ def _describe_report(report: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for agents.")
 @click.option("--all", "include_builtins", is_flag=True, help="Include the built-in skills' plugins.")
 def plugins(as_json: bool, include_builtins: bool) -> None:
-    """List installed plugins: version, hooks, skills added, and any that failed to load."""
+    """List installed plugins: version, hooks, skills and formats added, and any that failed to load."""
     host = get_host()
     infos = [vars(info) for info in host.plugin_infos(include_builtins)]
     if as_json:
@@ -192,7 +192,8 @@ def plugins(as_json: bool, include_builtins: bool) -> None:
         click.echo("No third-party plugins installed (entry-point group `minillm_skill`).")
     for info in infos:
         click.echo(f"{info['name']} ({info['distribution']} {info['version'] or ''}): "
-                   f"hooks {', '.join(info['hooks']) or 'none'}; skills {', '.join(info['skills']) or 'none'}")
+                   f"hooks {', '.join(info['hooks']) or 'none'}; skills {', '.join(info['skills']) or 'none'}"
+                   + (f"; formats {', '.join(info['formats'])}" if info["formats"] else ""))
         for error in info["errors"]:
             click.echo(f"  ERROR {error}")
     for problem in host.problems:

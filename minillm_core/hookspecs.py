@@ -10,7 +10,10 @@ calling it and never needs to know how the runner stores them. A minimal plugin:
     def register_skills(register):
         register(Skill.from_folder(Path(__file__).parent / "my-skill", run=my_run))
 
-Entry points in the group `minillm_skill` are loaded by minillm_core.plugins.
+A new training method is a skill too: `TrainingMethod(...).skill(folder, options)` (minillm_core.methods)
+gives it the shared training path, the common options and the stage report.
+
+Entry points in the group `minillm_skill` are loaded by minillm_core.plugins. docs/plugins.md is the guide.
 """
 
 from __future__ import annotations
@@ -26,6 +29,18 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def register_skills(register):
     """Add skills: call `register(skill)` with a `minillm_core.skill.Skill` for each."""
+
+
+@hookspec
+def register_formats(register):
+    """Add dataset formats: call `register(name, kind, convert, example=None, detect=None)` for each.
+
+    `kind` is "pretrain", "sft" or "dpo"; `convert(record: dict) -> dict` turns one parsed JSON record into
+    that kind's normalized shape ({"text"}, {"messages"}, {"prompt", "chosen", "rejected"}) or raises
+    minillm_core.data.messages.RecordError; `example` is the record a user should write (shown in errors);
+    `detect(record) -> bool` lets a bare file path in this format be recognized. Then `--set dataset=FILE`
+    and registry entries with `format: NAME` read it (see minillm_core.data.formats.add_format).
+    """
 
 
 @hookspec

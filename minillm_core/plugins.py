@@ -62,6 +62,7 @@ class PluginInfo:
     version: str | None
     hooks: list[str] = field(default_factory=list)
     skills: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -140,9 +141,32 @@ class PluginHost:
 
     @property
     def skills(self) -> dict[str, Skill]:
+        """Every skill, by name. Collecting them also registers the plugins' data formats, so both are in
+        place before anything runs."""
         if self._skills is None:
+            self._collect_formats()
             self._skills = self._collect_skills()
         return self._skills
+
+    def _collect_formats(self) -> None:
+        from minillm_core.data.formats import add_format
+
+        for impl in self.pm.hook.register_formats.get_hookimpls():
+            plugin = impl.plugin_name
+
+            def register(name: str, kind: str, convert, example=None, detect=None, _plugin: str = plugin) -> None:
+                try:
+                    add_format(name, kind, convert, example, detect)
+                except ValueError as exc:  # a clash or a bad kind spoils this format only
+                    self._problem(_plugin, exc, "register_formats")
+                    return
+                if _plugin in self._info and f"{name} ({kind})" not in self._info[_plugin].formats:
+                    self._info[_plugin].formats.append(f"{name} ({kind})")
+
+            try:
+                impl.function(*[{"register": register}[arg] for arg in impl.argnames])
+            except Exception as exc:
+                self._problem(plugin, exc, "register_formats")
 
     def _collect_skills(self) -> dict[str, Skill]:
         skills: dict[str, Skill] = {}

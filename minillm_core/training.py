@@ -1,14 +1,14 @@
 """The one training path shared by pretrain, sft and dpo.
 
-A stage (minillm_core/stages/<stage>.py) says only what differs: which data it reads, which trainer
-(transformers Trainer, TRL SFTTrainer or DPOTrainer) and which model it starts from. Everything else
+A stage says only what differs, as a TrainingMethod (minillm_core/methods.py): which data it reads, which
+trainer it builds (minillm_core/stages/<stage>.py: transformers Trainer, TRL SFTTrainer or DPOTrainer) and
+which model it starts from. Everything else
 lives here, once: settings to TrainingArguments, the model to start from, crash-safe checkpoints and
 resume, the JSONL log, the progress bar, sample answers, and the final atomic save.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -29,6 +29,7 @@ from minillm_core.checks import dataset_check
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec, resolve_dataset
 from minillm_core.download import dataset_for_training
+from minillm_core.methods import TrainingMethod
 from minillm_core.presets import build_model, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.tokenizer import chat_stop_token_ids, load_tokenizer
@@ -95,32 +96,33 @@ def _yield_records(reader: RecordReader, file_identity: str):
     yield from reader
 
 
-def train(stage: str, ctx: StageContext) -> StageResult:
-    """Train one stage: resolve data and model, train (resuming after a crash), save atomically."""
-    recipe = importlib.import_module(f"minillm_core.stages.{stage}")
+def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
+    """Train one stage with `method`: resolve data and model, train (resuming after a crash), save atomically.
+
+    `stage` names what it writes: out/<stage>, logs/<stage>.jsonl, out/.checkpoints/<stage>."""
     settings = ctx.settings
     output = Path(settings["output"] or ctx.path(f"out/{stage}"))
     checkpoints = ctx.path(f"out/.checkpoints/{stage}")
-    dataset = _resolve_data(recipe.KIND, ctx)
+    dataset = _resolve_data(method.kind, ctx)
     transformers.set_seed(settings["seed"])
-    model, tokenizer = load_start_model(settings, ctx, recipe.DEFAULT_INIT)
+    model, tokenizer = load_start_model(settings, ctx, method.default_init)
     seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
     resume = prepare_checkpoint_dir(checkpoints, settings, ctx.log)
     args = training_arguments(settings, checkpoints, sum(p.numel() for p in _unique_parameters(model)))
     run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args)
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{stage}.jsonl"), append=resume),
-                     ProgressBar(stage), SampleAnswers(tokenizer, recipe.SAMPLE_STYLE, ctx.log,
+                     ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
                                                        ctx.path(f"logs/{stage}_samples.jsonl"), append=resume)]
     try:
         with PartialState().main_process_first():  # one process tokenizes and caches; the others reuse it
-            trainer = recipe.build_trainer(run)
+            trainer = method.build_trainer_function()(run)
     except DataError as exc:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
     _use_our_progress_bar(trainer)
     checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if trainer.is_world_process_zero():
-        save_model(trainer, tokenizer, output, recipe.SAMPLE_STYLE)
+        save_model(trainer, tokenizer, output, method.sample_style)
         clear_checkpoints(checkpoints)
     return _stage_result(stage, trainer, result, run, output, checkpoint, ctx)
 

@@ -89,7 +89,7 @@ def test_plugins_command_shows_versions_hooks_skills_and_errors(site):
     plugins = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
     assert plugins["minillm-skill-echo"] == {
         "name": "minillm-skill-echo", "distribution": "minillm-skill-echo", "version": "2.1",
-        "hooks": ["register_skills"], "skills": ["echo"], "errors": []}
+        "hooks": ["register_skills"], "skills": ["echo"], "formats": [], "errors": []}
     assert plugins["minillm-skill-broken-import"]["errors"] == [
         "import: RuntimeError: this plugin cannot import"]
     text = CliRunner().invoke(cli, ["plugins"]).stdout

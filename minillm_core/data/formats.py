@@ -1,7 +1,8 @@
 """Read dataset files of any supported format into one normalized record shape per kind.
 
 Formats: minimind (MiniMind's JSONL), text (one document per line), alpaca and sharegpt
-(LLaMA-Factory), openai ({"messages": [...]}). JSON formats are read from JSONL (streamed line
+(LLaMA-Factory), openai ({"messages": [...]}), and any a plugin adds (`add_format`, the
+`register_formats` hook). JSON formats are read from JSONL (streamed line
 by line) or from a JSON array (parsed whole: a documented limit, fine for the sizes people keep
 in one array). See minillm_core.data.convert for the shapes yielded.
 """
@@ -10,15 +11,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from minillm_core.data.convert import CONVERTERS, Columns, example
+from minillm_core.data.convert import CONVERTERS, Columns, example, minimind_pretrain, openai_dpo, openai_sft
 from minillm_core.data.messages import RecordError
 
-FORMATS = ("minimind", "text", "alpaca", "sharegpt", "openai")
+FORMATS = ["minimind", "text", "alpaca", "sharegpt", "openai"]  # add_format appends a plugin's
 KINDS = ("pretrain", "sft", "dpo")
 SUPPORTED = {*CONVERTERS, ("text", "pretrain")}  # (format, kind) pairs a reader can yield
+_PLUGIN_CONVERTERS: dict[tuple[str, str], Callable[[dict], dict]] = {}  # what add_format was given
+_PLUGIN_EXAMPLES: dict[tuple[str, str], str] = {}  # (format, kind) -> the record a user should have written
+_PLUGIN_DETECTORS: dict[str, tuple[str, Callable[[dict], bool]]] = {}  # format -> (kind, detect(record))
+# A plugin's output is checked as if it were written in the normalized shape itself, by the same code.
+_NORMALIZED = {"pretrain": (minimind_pretrain, "minimind"), "sft": (openai_sft, "openai"),
+               "dpo": (openai_dpo, "openai")}
 MAX_KEPT_ERRORS = 5  # lenient mode keeps this many messages for the report; counting goes on
 
 
@@ -49,6 +56,43 @@ class DatasetFileNotFoundError(DataError, FileNotFoundError):
         super().__init__(path, line, problem, expected)
 
 
+def add_format(name: str, kind: str, convert: Callable[[dict], dict], example: str | None = None,
+               detect: Callable[[dict], bool] | None = None) -> None:
+    """Teach the readers a new format (what the `register_formats` hook calls).
+
+    `convert(record)` turns one parsed JSON record into the normalized shape of `kind` (see
+    minillm_core.data.convert) or raises RecordError saying what is wrong; the reader adds the file and
+    line. `example` is the record a user should have written, shown in errors. `detect(record)` lets a bare
+    path in this format be recognized from its first record (after the built-in formats).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if _PLUGIN_CONVERTERS.get((name, kind)) is convert:
+        return  # the same plugin registered again (a second plugin host in one process)
+    if (name, kind) in SUPPORTED:
+        raise ValueError(f"format '{name}' already reads {kind} records")
+    check, shape = _NORMALIZED[kind]
+    columns = Columns(shape)
+
+    def converter(record: dict, _columns: Columns) -> dict:
+        try:
+            converted = convert(record)
+        except RecordError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:  # how a converter usually meets a record it cannot read
+            raise RecordError(f"the {name} format cannot read this record ({type(exc).__name__}: {exc})") from None
+        return check(converted, columns)
+
+    CONVERTERS[(name, kind)] = converter
+    _PLUGIN_CONVERTERS[(name, kind)] = convert
+    SUPPORTED.add((name, kind))
+    if name not in FORMATS:
+        FORMATS.append(name)
+    _PLUGIN_EXAMPLES[(name, kind)] = example or f"a record of the {name} format"
+    if detect is not None:
+        _PLUGIN_DETECTORS[name] = (kind, detect)
+
+
 def detect_format(path: Path) -> str:
     """The format of a dataset file: by suffix (.txt is text), else by its first record's fields."""
     return sniff(path)[0]
@@ -69,6 +113,10 @@ def sniff(path: Path) -> tuple[str, str]:
         raise DataError(path, line, str(problem), "one JSON object per line, or a JSON array") from None
     format = _format_of(record)
     if format is None:
+        format = next((name for name, (_, detect) in _PLUGIN_DETECTORS.items() if _detects(detect, record)), None)
+        if format is not None:
+            return format, _PLUGIN_DETECTORS[format][0]
+    if format is None:
         raise DataError(
             path, line,
             f"cannot tell the format from the first record's fields ({', '.join(record) or 'none'}); "
@@ -76,6 +124,13 @@ def sniff(path: Path) -> tuple[str, str]:
             "the fields of one of those formats, or name the format and columns in a registry entry",
         )
     return format, _kind_of(record)
+
+
+def _detects(detect: Callable[[dict], bool], record: dict) -> bool:
+    try:
+        return bool(detect(record))
+    except Exception:  # a plugin's detector that fails on a record it does not know just says no
+        return False
 
 
 def _format_of(record: dict) -> str | None:
@@ -125,7 +180,7 @@ class RecordReader:
             raise DataError(self.path, None, _wrong_kind_message(self.format, kind))
         self.columns = dict(columns or {})
         self._col = Columns(self.format, self.columns)
-        self.expected = example(self.format, kind, self._col)
+        self.expected = _PLUGIN_EXAMPLES.get((self.format, kind)) or example(self.format, kind, self._col)
         self.lenient = lenient
         self.limit = limit
         self.read = 0

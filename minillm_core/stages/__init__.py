@@ -1,6 +1,6 @@
-"""One short file per training stage: the data it reads, the trainer it builds, the model it starts from.
+"""One short file per training stage: build_trainer(run), the trainer that stage trains with.
 
-Each module defines KIND (the records it reads), DEFAULT_INIT (the model it starts from, or None for a
-new one), SAMPLE_STYLE ("completion" or "chat") and build_trainer(run). minillm_core.training does
-the rest, the same way for every stage.
+What else differs per stage (the records it reads, the model it starts from, how its samples are asked)
+is its TrainingMethod, in the stage's skill (skills/<stage>/skill.py). minillm_core.training does the
+rest, the same way for every stage.
 """

@@ -8,10 +8,6 @@ from trl import DPOConfig, DPOTrainer
 
 from minillm_core.training import TrainingRun
 
-KIND = "dpo"
-DEFAULT_INIT = "out/sft"
-SAMPLE_STYLE = "chat"
-
 
 def build_trainer(run: TrainingRun) -> DPOTrainer:
     pairs = run.records_dataset()

@@ -8,10 +8,6 @@ from transformers import Trainer, TrainingArguments
 from minillm_core.data.packing import build_pretrain_dataset
 from minillm_core.training import TrainingRun
 
-KIND = "pretrain"
-DEFAULT_INIT = None
-SAMPLE_STYLE = "completion"
-
 
 def collate_blocks(rows: list[dict]) -> dict[str, torch.Tensor]:
     """Packed blocks need no padding; labels are the inputs (the model shifts them)."""

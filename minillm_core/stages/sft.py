@@ -9,9 +9,6 @@ from trl import SFTConfig, SFTTrainer
 
 from minillm_core.training import TrainingRun
 
-KIND = "sft"
-DEFAULT_INIT = "out/pretrain"
-SAMPLE_STYLE = "chat"
 _GENERATION_MARK = re.compile(r"{%-?\s*generation\s*-?%}")
 
 

@@ -1,0 +1,64 @@
+"""A training method: what a training skill (built-in or a plugin's) says about itself.
+
+Every training skill runs through the one shared path in minillm_core.training; a method says only what
+differs: the records it reads, the trainer it builds and the model it starts from. A plugin adds a new
+method (GRPO, ORPO, ...) the same way the built-in pretrain, sft and dpo skills do:
+
+    METHOD = TrainingMethod(kind="sft", trainer="my_plugin.recipe:build_trainer", default_init="out/sft")
+
+    @hookimpl
+    def register_skills(register):
+        register(METHOD.skill(Path(__file__).parent / "my-method", training_options(lr=1e-5)))
+
+The skill then takes every common option (dataset, preset, init, max_steps, ...), checks its dataset
+before anything runs, resumes after a crash, logs to logs/<skill>.jsonl, saves to out/<skill>, and
+reports steps, losses and tokens/s like the built-in stages.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minillm_core.checks import dataset_check, dataset_inputs
+from minillm_core.data.formats import KINDS
+from minillm_core.options import Option
+from minillm_core.skill import Skill, StageContext, StageResult
+
+STYLES = ("completion", "chat")
+
+
+@dataclass(frozen=True)
+class TrainingMethod:
+    kind: str  # the records it reads: "pretrain" ({"text"}), "sft" ({"messages"}) or "dpo" (prompt/chosen/rejected)
+    trainer: str  # "module:function" taking a minillm_core.training.TrainingRun and returning a transformers Trainer
+    default_init: str | None = None  # model to start from when `init` is unset, in the work dir; None: a new model
+    sample_style: str = "chat"  # how the sample prompts are put to the model: "chat" or "completion"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"TrainingMethod kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.sample_style not in STYLES:
+            raise ValueError(f"TrainingMethod sample_style must be one of {', '.join(STYLES)}, got "
+                             f"{self.sample_style!r}")
+        if ":" not in self.trainer:
+            raise ValueError(f"TrainingMethod trainer must read 'module:function', got {self.trainer!r}")
+
+    def build_trainer_function(self) -> Callable[[Any], Any]:
+        """The trainer builder, imported only now: trainers pull in torch, transformers and TRL."""
+        module, function = self.trainer.split(":")
+        return getattr(importlib.import_module(module), function)
+
+    def skill(self, folder: Path, options: dict[str, Option]) -> Skill:
+        """The skill in `folder` (its SKILL.md) that trains with this method."""
+
+        def run(ctx: StageContext) -> StageResult:
+            from minillm_core.training import train  # the heavy imports happen only when a stage runs
+
+            return train(ctx.skill, ctx, self)
+
+        return Skill.from_folder(folder, run=run, options=options, checks=dataset_check(self.kind),
+                                 inputs=dataset_inputs(self.kind))
