@@ -60,7 +60,9 @@ class JsonlLogger(TrainerCallback):
             return
         line = {"step": state.global_step, "total_steps": state.max_steps, "loss": logs["loss"],
                 "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"), **self.speed.update(state)}
-        line.update({key: value for key, value in logs.items() if key.startswith("rewards/")})
+        # And whatever else the trainer logged (DPO's rewards/*, GRPO's reward, ...), under its own name.
+        line.update({key: value for key, value in logs.items()
+                     if key not in ("loss", "learning_rate", "grad_norm") and isinstance(value, (int, float))})
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
 

@@ -282,13 +282,18 @@ def chat_numbers(model, tokenizer, inputs: EvalInputs) -> dict[str, Any]:
     """Chat perplexity of the held-out replies and the held-out preference margin (None without a chat template)."""
     if not tokenizer.chat_template:
         return {"chat_perplexity": None, "preference_margin": None}
-    chats = reply_logprobs(model, tokenizer, inputs.chats)
-    tokens = sum(count for _, count in chats)
     scored = reply_logprobs(model, tokenizer, [reply for pair in inputs.pairs for reply in pair])
     margins = [chosen[0] - rejected[0] for chosen, rejected in zip(scored[::2], scored[1::2], strict=True)]
-    return {"chat_perplexity": math.exp(-sum(total for total, _ in chats) / tokens) if tokens else None,
-            "chat_perplexity_tokens": tokens,
+    return {**chat_perplexity(model, tokenizer, inputs.chats),
             "preference_margin": sum(margins) / len(margins) if margins else None}
+
+
+def chat_perplexity(model, tokenizer, replies: list[Reply]) -> dict[str, Any]:
+    """exp(mean negative log-likelihood per reply token) of `replies`, and how many tokens that covers."""
+    scored = reply_logprobs(model, tokenizer, replies)
+    tokens = sum(count for _, count in scored)
+    return {"chat_perplexity": math.exp(-sum(total for total, _ in scored) / tokens) if tokens else None,
+            "chat_perplexity_tokens": tokens}
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ class TrainingMethod:
     trainer: str  # "module:function" taking a minillm_core.training.TrainingRun and returning a transformers Trainer
     default_init: str | None = None  # model to start from when `init` is unset, in the work dir; None: a new model
     sample_style: str = "chat"  # how the sample prompts are put to the model: "chat" or "completion"
+    # Trainer log keys whose first and final values the stage reports, as first_<name> and final_<name>:
+    # {"rewards/accuracies": "reward_accuracy"} puts DPO's reward accuracy in the status metrics.
+    tracked: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

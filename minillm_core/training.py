@@ -52,6 +52,7 @@ class TrainingRun:
     dataset: DatasetSpec
     seq_len: int
     args: dict[str, Any]  # keyword arguments common to TrainingArguments, SFTConfig and DPOConfig
+    requested_dataset: str = ""  # the registry name or file stem asked for (dataset differs after a fallback)
     callbacks: list = field(default_factory=list)
     data_stats: dict[str, Any] = field(default_factory=dict)  # filled by the stage, for the report
 
@@ -103,13 +104,13 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     settings = ctx.settings
     output = Path(settings["output"] or ctx.path(f"out/{stage}"))
     checkpoints = ctx.path(f"out/.checkpoints/{stage}")
-    dataset = _resolve_data(method.kind, ctx)
+    dataset, requested = _resolve_data(method.kind, ctx)
     transformers.set_seed(settings["seed"])
     model, tokenizer = load_start_model(settings, ctx, method.default_init)
     seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
     resume = prepare_checkpoint_dir(checkpoints, settings, ctx.log)
     args = training_arguments(settings, checkpoints, sum(p.numel() for p in _unique_parameters(model)))
-    run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args)
+    run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested)
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{stage}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
                                                        ctx.path(f"logs/{stage}_samples.jsonl"), append=resume)]
@@ -124,19 +125,20 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     if trainer.is_world_process_zero():
         save_model(trainer, tokenizer, output, method.sample_style)
         clear_checkpoints(checkpoints)
-    return _stage_result(stage, trainer, result, run, output, checkpoint, ctx)
+    return _stage_result(stage, trainer, result, run, output, checkpoint, method.tracked)
 
 
-def _resolve_data(kind: str, ctx: StageContext) -> DatasetSpec:
-    """The stage's dataset, checked the same way as its precondition (for callers that skip the runner)."""
+def _resolve_data(kind: str, ctx: StageContext) -> tuple[DatasetSpec, str]:
+    """The stage's dataset, checked the same way as its precondition (for callers that skip the runner),
+    and the name of the one asked for (another when download-data fell back to the embedded data)."""
     for check in dataset_check(kind)(ctx):
         if not check.holds:
             raise SkillError(f"{check.what}: {check.detail}", hint=check.hint)
-    ref = ctx.settings["dataset"]
-    spec = dataset_for_training(resolve_dataset(ref, kind, ctx.workdir), ctx.workdir)
-    if spec.name != ref:
-        ctx.log.warning("dataset '%s' could not be downloaded; training on '%s' instead", ref, spec.name)
-    return spec
+    requested = resolve_dataset(ctx.settings["dataset"], kind, ctx.workdir)
+    spec = dataset_for_training(requested, ctx.workdir)
+    if spec.name != requested.name:
+        ctx.log.warning("dataset '%s' could not be downloaded; training on '%s' instead", requested.name, spec.name)
+    return spec, requested.name
 
 
 def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: str | None):
@@ -253,7 +255,8 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str) -> 
 
 
 def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output: Path,
-                  checkpoint: Path | None, ctx: StageContext) -> StageResult:
+                  checkpoint: Path | None, tracked: dict[str, str]) -> StageResult:
+    ctx = run.ctx
     history = [entry for entry in trainer.state.log_history if "loss" in entry]
     tokens = trainer.state.num_input_tokens_seen
     seconds = result.metrics.get("train_runtime", 0.0)
@@ -268,11 +271,12 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
         **run.data_stats,
     }
-    if run.dataset.name != ctx.settings["dataset"]:
-        metrics["dataset_fallback"] = f"{ctx.settings['dataset']} -> {run.dataset.name}"
-    accuracy = [entry["rewards/accuracies"] for entry in history if "rewards/accuracies" in entry]
-    if accuracy:
-        metrics["first_reward_accuracy"], metrics["final_reward_accuracy"] = accuracy[0], accuracy[-1]
+    if run.dataset.name != run.requested_dataset:
+        metrics["dataset_fallback"] = f"{run.requested_dataset} -> {run.dataset.name}"
+    for key, name in tracked.items():
+        values = [entry[key] for entry in history if key in entry]
+        if values:
+            metrics[f"first_{name}"], metrics[f"final_{name}"] = values[0], values[-1]
     summary = (f"{metrics['steps']} steps, loss {metrics['first_loss']} -> {metrics['final_loss']}, "
                f"{tokens:,} tokens at {metrics['tokens_per_s']} tokens/s")
     if checkpoint:

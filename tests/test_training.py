@@ -140,6 +140,7 @@ def test_a_malformed_record_fails_naming_file_and_line_and_lenient_skips_it(trai
     metrics = json.loads(lenient.stdout)["stages"][0]["metrics"]
     assert (metrics["records"], metrics["skipped_records"]) == (16, 1)
     assert "1 malformed records skipped" in json.loads(lenient.stdout)["stages"][0]["summary"]
+    assert "dataset_fallback" not in metrics  # a file given by path is what was asked for, not a fallback
 
 
 def test_bf16_auto_follows_the_measurements(monkeypatch):

@@ -1,0 +1,55 @@
+"""bench/run.py --quick --json runs end to end and reports every figure; no timing is asserted (a shared CPU
+makes any speed threshold flaky)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+
+
+def numbers(value, path: str = ""):
+    """Every number in a JSON document, with where it sits (booleans are flags, not figures)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from numbers(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from numbers(item, f"{path}[{index}]")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield path, value
+
+
+def test_quick_json_run_reports_every_figure(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    result = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout)  # exactly one JSON document: anything else on stdout fails here
+
+    assert {"device", "settings", "peak_gflops", "training", "data_preparation", "warnings"} <= set(report)
+    device = report["device"]
+    assert device["kind"] in ("cpu", "cuda") and device["name"].strip()
+    assert set(report["peak_gflops"]) == {"float32", "bfloat16"}
+
+    [row] = report["training"]  # --quick: the tiny preset only
+    assert row["preset"] == "tiny" and "skill_vs_baseline" in row
+    for path in ("baseline", "skill"):
+        assert {"tokens_per_s", "mfu", "peak_dtype", "peak_memory_mb", "parameters"} <= set(row[path])
+        assert row[path]["peak_dtype"] in ("float32", "bfloat16")
+    assert "stage_tokens_per_s" in row["skill"]
+
+    small, large = report["data_preparation"]  # two file sizes, to see whether memory grows with the file
+    assert small["file_mb"] < large["file_mb"]
+    for run in (small, large):
+        assert {"mb_per_s", "seconds", "tokens", "blocks", "peak_pss_mb", "peak_anon_mb"} <= set(run)
+
+    figures = dict(numbers(report))
+    assert len(figures) > 30
+    bad = {path: value for path, value in figures.items() if not (math.isfinite(value) and value > 0)}
+    assert not bad, f"figures that are not positive finite numbers: {bad}"
