@@ -1,0 +1,29 @@
+"""The plugin's entry point (group `minillm_skill`): it adds the `grpo` skill, built on minillm's public API.
+
+TrainingMethod gives the skill minillm's shared training path: the common options, the dataset check,
+crash-safe checkpoints and resume, logs/grpo.jsonl, the progress bar and the stage report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minillm_core.hookspecs import hookimpl
+from minillm_core.methods import TrainingMethod
+from minillm_core.options import Option, training_options
+
+METHOD = TrainingMethod(kind="sft", trainer="minillm_skill_grpo.recipe:build_trainer", default_init="out/sft",
+                        tracked={"reward": "reward", "rewards/correct_result/mean": "correct_rate"})
+# Defaults sized for the tiny preset on a CPU: about a minute. The embedded SFT set's arithmetic chats
+# are the prompts; their replies hold the reference results the reward checks against.
+OPTIONS = training_options(dataset="embedded-sft", lr=5e-4, max_steps=40, batch_size=16, log_steps=5,
+                           warmup_ratio=0.0)
+OPTIONS["generations"] = Option("generations", int, 8, "completions sampled per prompt (the GRPO group)")
+OPTIONS["max_new_tokens"] = Option("max_new_tokens", int, 16, "longest completion sampled")
+OPTIONS["temperature"] = Option("temperature", float, 1.0, "sampling temperature of the completions")
+OPTIONS["beta"] = Option("beta", float, 0.0, "KL penalty against the starting model (0: none, TRL's default)")
+
+
+@hookimpl
+def register_skills(register):
+    register(METHOD.skill(Path(__file__).parent / "grpo", OPTIONS))

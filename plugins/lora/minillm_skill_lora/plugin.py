@@ -1,0 +1,58 @@
+"""The plugin's entry point (group `minillm_skill`): the `health-qa` data format and the `lora` skill.
+
+The skill trains with minillm's own SFT trainer with LoRA on (a TrainingMethod: the shared training path,
+checkpoints, resume, logs and report), and measures the model on held-out domain questions before and
+after. The core saves the adapter in out/lora/adapter and the merged model in out/lora.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minillm_core.checks import dataset_check, dataset_inputs
+from minillm_core.hookspecs import hookimpl
+from minillm_core.methods import TrainingMethod
+from minillm_core.options import Option, training_options
+from minillm_core.skill import Skill, StageContext, StageResult
+from minillm_skill_lora import health_qa
+
+HERE = Path(__file__).parent
+METHOD = TrainingMethod(kind="sft", trainer="minillm_core.stages.sft:build_trainer", default_init="out/sft")
+# Sized for the tiny preset on a CPU (about 20 s): LoRA adapters learn at a higher rate than full weights.
+OPTIONS = training_options(dataset=str(HERE / "data" / "health_qa.jsonl"), lr=5e-3, epochs=8, batch_size=16,
+                           log_steps=5)
+OPTIONS["lora"] = Option("lora", bool, True, "train LoRA adapters (false: every weight, for comparison)")
+OPTIONS["eval_dataset"] = Option("eval_dataset", str, str(HERE / "data" / "health_qa_eval.jsonl"),
+                                 "held-out health-qa file measured before and after", is_path=True)
+
+
+def run(ctx: StageContext) -> StageResult:
+    from minillm_core.training import train  # torch, transformers and peft load only when the skill runs
+    from minillm_skill_lora.domain import measure
+
+    settings = ctx.settings
+    start = Path(settings["init"] or ctx.path(METHOD.default_init))
+    output = Path(settings["output"] or ctx.path(f"out/{ctx.skill}"))
+    eval_file = Path(settings["eval_dataset"])
+    before = measure(start, eval_file, ctx.workdir)
+    result = train(ctx.skill, ctx, METHOD)
+    after = measure(output, eval_file, ctx.workdir)
+    for key in ("domain_perplexity", "domain_answer_rate", "general_perplexity"):
+        result.metrics[f"{key}_before"], result.metrics[f"{key}_after"] = before[key], after[key]
+    result.metrics["answers_after"] = after["answers"]
+    result.summary += (f"; held-out domain perplexity {before['domain_perplexity']} -> {after['domain_perplexity']}"
+                       f", answers with the fact {before['domain_answer_rate']:.0%} -> "
+                       f"{after['domain_answer_rate']:.0%}; general perplexity {before['general_perplexity']} -> "
+                       f"{after['general_perplexity']}")
+    return result
+
+
+@hookimpl
+def register_formats(register):
+    register("health-qa", "sft", health_qa.to_chat, example=health_qa.EXAMPLE, detect=health_qa.looks_like)
+
+
+@hookimpl
+def register_skills(register):
+    register(Skill.from_folder(HERE / "lora", run=run, options=OPTIONS, checks=dataset_check("sft"),
+                               inputs=dataset_inputs("sft")))
