@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from skills_ref.parser import parse_frontmatter
@@ -12,6 +13,7 @@ from minillm_core.plugins import get_host
 from minillm_core.resources import shipped_path, skills_dir
 
 SKILL_FOLDERS = sorted(path.parent for path in skills_dir().glob("*/SKILL.md"))
+PLUGIN_SKILL_FOLDERS = sorted(path.parent for path in (Path(__file__).parent.parent / "plugins").glob("*/*/*/SKILL.md"))
 
 
 def test_all_eight_skills_have_a_folder():
@@ -19,7 +21,7 @@ def test_all_eight_skills_have_a_folder():
         "bot-start", "env-check", "download-data", "pretrain", "sft", "dpo", "eval", "report"}
 
 
-@pytest.mark.parametrize("folder", SKILL_FOLDERS, ids=lambda folder: folder.name)
+@pytest.mark.parametrize("folder", SKILL_FOLDERS + PLUGIN_SKILL_FOLDERS, ids=lambda folder: folder.name)
 def test_skill_md_passes_skills_ref(folder):
     assert validate(folder) == []
     body = (folder / "SKILL.md").read_text()
@@ -33,6 +35,10 @@ def test_skill_md_documents_every_option(folder):
     body = (folder / "SKILL.md").read_text()
     documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", body, re.MULTILINE))
     assert documented == set(skill.options), f"{folder.name}: SKILL.md options table differs from the code"
+
+
+def test_the_example_plugins_skills_are_checked_too():
+    assert [folder.name for folder in PLUGIN_SKILL_FOLDERS] == ["grpo", "lora"]
 
 
 def test_top_level_skill_md_is_valid():
