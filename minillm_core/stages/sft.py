@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import datasets
 from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
 
@@ -13,7 +14,11 @@ _GENERATION_MARK = re.compile(r"{%-?\s*generation\s*-?%}")
 
 
 def build_trainer(run: TrainingRun) -> SFTTrainer:
-    records = run.records_dataset()
+    return sft_trainer(run, run.records_dataset())
+
+
+def sft_trainer(run: TrainingRun, records: datasets.Dataset) -> SFTTrainer:
+    """The SFT trainer on `records` ({"messages"} rows): a plugin that mixes or filters data calls this."""
     run.data_stats.update(conversations=len(records), seq_len=run.seq_len)
     # Assistant-only loss needs {% generation %} marks in the chat template; ours has them, a
     # downloaded model's may not, and then the loss covers the whole conversation.

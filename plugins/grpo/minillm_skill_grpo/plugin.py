@@ -14,13 +14,14 @@ from minillm_core.options import Option, training_options
 
 METHOD = TrainingMethod(kind="sft", trainer="minillm_skill_grpo.recipe:build_trainer", default_init="out/sft",
                         tracked={"reward": "reward", "rewards/correct_result/mean": "correct_rate"})
-# Defaults sized for the tiny preset on a CPU: about a minute. The embedded SFT set's arithmetic chats
-# are the prompts; their replies hold the reference results the reward checks against.
-OPTIONS = training_options(dataset="embedded-sft", lr=5e-4, max_steps=40, batch_size=16, log_steps=5,
+# Defaults sized for the tiny preset on a CPU (about 30 s), chosen by measurement: at lr 1e-3 the reward
+# rose faster but every answer collapsed to one sum; at 1e-4 it barely moved. The embedded SFT set's
+# arithmetic chats are the prompts; their replies hold the reference results the reward checks against.
+OPTIONS = training_options(dataset="embedded-sft", lr=3e-4, max_steps=150, batch_size=16, log_steps=10,
                            warmup_ratio=0.0)
 OPTIONS["generations"] = Option("generations", int, 8, "completions sampled per prompt (the GRPO group)")
 OPTIONS["max_new_tokens"] = Option("max_new_tokens", int, 16, "longest completion sampled")
-OPTIONS["temperature"] = Option("temperature", float, 1.0, "sampling temperature of the completions")
+OPTIONS["temperature"] = Option("temperature", float, 0.8, "sampling temperature of the completions")
 OPTIONS["beta"] = Option("beta", float, 0.0, "KL penalty against the starting model (0: none, TRL's default)")
 
 

@@ -1,8 +1,9 @@
 """The plugin's entry point (group `minillm_skill`): the `health-qa` data format and the `lora` skill.
 
-The skill trains with minillm's own SFT trainer with LoRA on (a TrainingMethod: the shared training path,
-checkpoints, resume, logs and report), and measures the model on held-out domain questions before and
-after. The core saves the adapter in out/lora/adapter and the merged model in out/lora.
+The skill trains with minillm's own SFT trainer with LoRA on, over the domain data mixed with replayed
+general conversations (recipe.py; a TrainingMethod: the shared training path, checkpoints, resume, logs
+and report), and measures the model on held-out domain questions before and after.
+The core saves the adapter in out/lora/adapter and the merged model in out/lora.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from minillm_core.skill import Skill, StageContext, StageResult
 from minillm_skill_lora import health_qa
 
 HERE = Path(__file__).parent
-METHOD = TrainingMethod(kind="sft", trainer="minillm_core.stages.sft:build_trainer", default_init="out/sft")
-# Sized for the tiny preset on a CPU (about 20 s): LoRA adapters learn at a higher rate than full weights.
-OPTIONS = training_options(dataset=str(HERE / "data" / "health_qa.jsonl"), lr=5e-3, epochs=8, batch_size=16,
+METHOD = TrainingMethod(kind="sft", trainer="minillm_skill_lora.recipe:build_trainer", default_init="out/sft")
+# Sized for the tiny preset on a CPU (about 30 s): LoRA adapters learn at a higher rate than full weights.
+OPTIONS = training_options(dataset=str(HERE / "data" / "health_qa.jsonl"), lr=1e-2, epochs=4, batch_size=16,
                            log_steps=5)
 OPTIONS["lora"] = Option("lora", bool, True, "train LoRA adapters (false: every weight, for comparison)")
+OPTIONS["replay"] = Option("replay", str, "embedded-sft", "general SFT data mixed in so the model keeps what it "
+                           "knew (registry name or path; replay_ratio=0 for none)", is_path=True, may_be_name=True)
+OPTIONS["replay_ratio"] = Option("replay_ratio", float, 2.0, "replayed general conversations per domain one")
 OPTIONS["eval_dataset"] = Option("eval_dataset", str, str(HERE / "data" / "health_qa_eval.jsonl"),
                                  "held-out health-qa file measured before and after", is_path=True)
 
