@@ -17,12 +17,13 @@ def dataset_check(kind: str) -> Callable[[StageContext], list[Check]]:
         ref = ctx.settings["dataset"]
         what = f"the {kind} dataset '{ref}'"
         try:
-            spec = dataset_for_training(resolve_dataset(ref, kind, ctx.workdir), ctx.workdir)
+            requested = resolve_dataset(ref, kind, ctx.workdir)
+            spec = dataset_for_training(requested, ctx.workdir)
         except (ValueError, OSError) as exc:
             return [Check(what, False, str(exc), hint="`--set dataset=NAME` with a name from dataset/registry.yaml, "
                                                       "or `--set dataset=PATH` to a data file")]
         if spec.is_downloaded:
-            fallback = f" (fallback for '{ref}': the hub was unreachable)" if spec.name != ref else ""
+            fallback = f" (fallback for '{ref}': the hub was unreachable)" if spec.name != requested.name else ""
             return [Check(what, True, f"found {spec.path}{fallback}")]
         return [Check(what, False, f"not downloaded yet: {spec.path} is missing", made_by="download-data",
                       hint=f"run `minillm-skill run download-data --set dataset={spec.name}`")]

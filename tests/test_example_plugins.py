@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_eval import save_tiny_model
-
 REPO = Path(__file__).resolve().parent.parent
 PLUGINS = ("grpo", "lora")
 
@@ -45,10 +43,13 @@ def cli(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A work directory with a tiny chat model in out/sft (untrained: the plugins' numbers are relative)."""
+def workdir(python, tmp_path_factory) -> Path:
+    """A work directory where pretrain and sft ran briefly (about 20 s): a chat model that knows a little,
+    as the plugins expect to find in out/sft."""
     root = tmp_path_factory.mktemp("plugin-work")
-    save_tiny_model(root / "out" / "sft", seed=3)
+    for stage, steps in (("pretrain", 40), ("sft", 60)):
+        result = cli(python, "run", stage, "--workdir", str(root), "--json", "--set", f"max_steps={steps}", cwd=root)
+        assert result.returncode == 0, result.stderr[-3000:]
     return root
 
 
