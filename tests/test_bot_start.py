@@ -72,7 +72,8 @@ def test_held_out_numbers_beat_the_untrained_model_and_each_stage_adds_its_part(
     # Measured (seed 42): text perplexity 2500 untrained -> 537 pretrain; chat perplexity 2430 -> 15 sft.
     assert metrics["pretrain_perplexity"] < metrics["untrained_perplexity"] / 2
     assert metrics["sft_chat_perplexity"] < metrics["untrained_chat_perplexity"] / 20
-    # DPO widens the held-out preference margin (measured 76 -> 109 nats). Accuracy is at its ceiling on the
-    # rude-answer pairs after SFT already, and the rest need sums never seen: it must not fall.
+    # DPO widens the held-out preference margin (measured 76 -> 118 nats) and lifts accuracy by three pairs
+    # (0.865 -> 0.880): it is at its ceiling on the rude-answer pairs after SFT already, and the rest need
+    # sums never seen, so a 3-pair margin is asserted only as "does not fall".
     assert metrics["dpo_preference_margin"] > 1.2 * metrics["sft_preference_margin"]
     assert metrics["dpo_preference_acc"] >= metrics["sft_preference_acc"]
