@@ -31,7 +31,6 @@ from typing import Any
 
 import datasets
 import torch
-import torch.nn.functional as F
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -167,7 +166,6 @@ def write_local_tasks(dest: Path) -> Path:
     return dest
 
 
-
 def _require_hub(tasks: list[str]) -> None:
     reachable, detail = probe_hub()
     if not reachable:
@@ -260,20 +258,9 @@ def perplexity(model, tokenizer, texts: list[str], window: int = PERPLEXITY_WIND
     stream = [token for text in texts for token in tokenizer(text, add_special_tokens=False)["input_ids"] + end]
     windows = [stream[i:i + window] for i in range(0, len(stream), window)]
     windows = [chunk for chunk in windows if len(chunk) > 1]
-    total, predicted = 0.0, 0
-    for first in range(0, len(windows), batch_size):
-        batch = windows[first:first + batch_size]
-        # Only the last window can be short. It is padded on the right, where causal attention keeps the
-        # padding out of sight of every real token; the padded positions are left out of the loss (-100).
-        ids = torch.full((len(batch), max(map(len, batch))), tokenizer.pad_token_id or 0, dtype=torch.long)
-        targets = torch.full_like(ids, -100)  # targets[:, i] is the token after position i
-        for row, chunk in enumerate(batch):
-            ids[row, :len(chunk)] = torch.tensor(chunk)
-            targets[row, :len(chunk) - 1] = torch.tensor(chunk[1:])
-        logits = model(input_ids=ids.to(model.device)).logits
-        targets = targets.to(model.device)
-        total += F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum").item()
-        predicted += int((targets != -100).sum())
+    scored = _scored_logprobs(model, [(chunk, len(chunk) - 1) for chunk in windows], tokenizer.pad_token_id,
+                              batch_size)
+    total, predicted = -sum(logprob for logprob, _ in scored), sum(count for _, count in scored)
     return {"perplexity": math.exp(total / predicted) if predicted else None, "perplexity_tokens": predicted,
             "perplexity_window": window}
 
@@ -306,12 +293,18 @@ def reply_logprobs(model, tokenizer, replies: list[Reply], batch_size: int = BAT
     """
     limit = getattr(model.config, "max_position_embeddings", None)
     sequences = [_reply_tokens(tokenizer, reply, limit) for reply in replies]
+    return _scored_logprobs(model, sequences, tokenizer.pad_token_id, batch_size)
+
+
+@torch.no_grad()
+def _scored_logprobs(model, sequences: list[tuple[list[int], int]], pad_id: int | None,
+                     batch_size: int) -> list[tuple[float, int]]:
+    """For each (token ids, n): the summed log-probability of its last n tokens, each given those before it."""
     results = []
     for first in range(0, len(sequences), batch_size):
         batch = sequences[first:first + batch_size]
         # Right padding, out of sight of every real token under causal attention; padded targets are -100.
-        ids = torch.full((len(batch), max(len(seq) for seq, _ in batch)), tokenizer.pad_token_id or 0,
-                         dtype=torch.long)
+        ids = torch.full((len(batch), max(len(seq) for seq, _ in batch)), pad_id or 0, dtype=torch.long)
         targets = torch.full_like(ids, -100)  # targets[:, i] is the token after position i, where it is scored
         for row, (seq, scored) in enumerate(batch):
             ids[row, :len(seq)] = torch.tensor(seq)
