@@ -273,7 +273,7 @@ def baseline_training(preset: str, seq_len: int, batch_size: int, steps: int, wa
 
 
 def skill_training(preset: str, seq_len: int, batch_size: int, steps: int, warmup: int, data: str,
-                   workdir: str) -> dict:
+                   workdir: str, compile: bool = False) -> dict:
     """The pretrain skill's own path (minillm_core.training.train via the skill's run function), with the
     settings `--set` would give it. Throughput comes from logs/pretrain.jsonl, past the first log interval."""
     from minillm_core.plugins import PluginHost
@@ -284,7 +284,7 @@ def skill_training(preset: str, seq_len: int, batch_size: int, steps: int, warmu
     # first steps), every later one `warmup` steady steps. save_steps is past the end: no checkpoint, no
     # mid-run sample answers inside the timed window.
     sets = [f"dataset={data}", f"preset={preset}", f"max_steps={warmup + steps}", f"batch_size={batch_size}",
-            f"max_seq_len={seq_len}", f"log_steps={warmup}", f"save_steps={10**9}"]
+            f"max_seq_len={seq_len}", f"log_steps={warmup}", f"save_steps={10**9}", f"compile={compile}"]
     plan = make_plan(PluginHost(load_entry_points=False), "pretrain", Path(workdir), sets=sets, cwd=Path(workdir))
     stage = plan.stages[0]
     if not plan.ready:
@@ -322,8 +322,16 @@ def training_comparison(preset: str, args: argparse.Namespace, peaks: dict[str, 
     with contention.watch(f"{preset} skill"):
         skill = run_in_child(skill_training, preset, args.seq_len, args.batch_size, args.steps, WARMUP_STEPS,
                              str(data), str(scratch / f"work-{preset}"))
-    return {"preset": preset, "parameters": baseline["parameters"], "baseline": with_mfu(baseline, peaks),
-            "skill": with_mfu(skill, peaks), "skill_vs_baseline": skill["tokens_per_s"] / baseline["tokens_per_s"]}
+    row = {"preset": preset, "parameters": baseline["parameters"], "baseline": with_mfu(baseline, peaks),
+           "skill": with_mfu(skill, peaks), "skill_vs_baseline": skill["tokens_per_s"] / baseline["tokens_per_s"]}
+    if args.compile:  # the skill with `--set compile=true`: its compile time falls in the untimed first interval
+        log(f"training {preset}: pretrain skill, compiled")
+        with contention.watch(f"{preset} compiled"):
+            compiled = run_in_child(skill_training, preset, args.seq_len, args.batch_size, args.steps, WARMUP_STEPS,
+                                    str(data), str(scratch / f"work-{preset}-compiled"), True)
+        row["compiled"] = with_mfu(compiled, peaks)
+        row["compiled_vs_baseline"] = compiled["tokens_per_s"] / baseline["tokens_per_s"]
+    return row
 
 
 # --- data preparation ------------------------------------------------------------------------------------
@@ -390,9 +398,9 @@ def format_report(report: dict) -> str:
              f"{'preset':<16}{'path':<10}{'params':>8}{'tokens/s':>11}{'MFU':>8}{'precision':>11}{'peak mem':>11}"
              f"{'vs baseline':>13}"]
     for row in report["training"]:
-        for path in ("baseline", "skill"):
+        for path in [path for path in ("baseline", "skill", "compiled") if path in row]:
             run = row[path]
-            ratio = f"{row['skill_vs_baseline']:.2f}x" if path == "skill" else ""
+            ratio = f"{row[f'{path}_vs_baseline']:.2f}x" if path != "baseline" else ""
             lines.append(f"{row['preset']:<16}{path:<10}{row['parameters'] / 1e6:>7.1f}M{run['tokens_per_s']:>11,.0f}"
                          f"{run['mfu']:>8.1%}{run['peak_dtype']:>11}{run['peak_memory_mb']:>8,.0f} MB{ratio:>13}")
     memory = "CUDA max allocated" if dev["kind"] == "cuda" else "peak RSS above the process's start"
@@ -425,6 +433,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-mb", type=float, default=256, help="size of the data-preparation file (MB)")
     parser.add_argument("--json", action="store_true", help="stdout: exactly one JSON document")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny preset, few steps, 2 MB of data")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the skill with `--set compile=true` (torch.compile; start-up left out)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.seq_len < 2 or args.batch_size < 1 or args.data_mb <= 0:
         parser.error("--steps, --seq-len, --batch-size and --data-mb must be positive")

@@ -195,6 +195,7 @@ def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: 
         save_steps=settings["save_steps"],
         save_total_limit=2,  # the newest may be half-written when killed; the one before stays good
         bf16=use_bf16(settings["bf16"], cuda, parameters),
+        torch_compile=settings["compile"],
         use_cpu=not cuda,
         activation_checkpointing=False,  # TRL defaults to True; these models are small enough without it
         report_to="none",

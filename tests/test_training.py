@@ -154,3 +154,16 @@ def test_bf16_auto_follows_the_measurements(monkeypatch):
     assert training.use_bf16("true", cuda=False, parameters=1) is True
     with pytest.raises(training.SkillError, match="bf16 must be auto, true or false"):
         training.use_bf16("maybe", cuda=False, parameters=1)
+
+
+def test_compile_is_off_by_default_and_reaches_the_trainer(tmp_path):
+    from minillm_core.options import training_options
+    from minillm_core.training import training_arguments
+
+    settings = {name: option.default for name, option in training_options().items()}
+    assert training_arguments(settings, tmp_path, parameters=1)["torch_compile"] is False
+    arguments = training_arguments({**settings, "compile": True}, tmp_path, parameters=1)
+    assert arguments["torch_compile"] is True
+    from transformers import TrainingArguments
+
+    assert TrainingArguments(**arguments).torch_compile is True  # a key transformers knows, not a typo
