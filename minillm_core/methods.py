@@ -26,7 +26,7 @@ from typing import Any
 from minillm_core.checks import dataset_check, dataset_inputs
 from minillm_core.data.formats import KINDS
 from minillm_core.options import Option
-from minillm_core.skill import Skill, StageContext, StageResult
+from minillm_core.skill import RunFn, Skill, StageContext, StageResult
 
 STYLES = ("completion", "chat")
 
@@ -55,13 +55,15 @@ class TrainingMethod:
         module, function = self.trainer.split(":")
         return getattr(importlib.import_module(module), function)
 
-    def skill(self, folder: Path, options: dict[str, Option]) -> Skill:
-        """The skill in `folder` (its SKILL.md) that trains with this method."""
+    def skill(self, folder: Path, options: dict[str, Option], run: RunFn | None = None) -> Skill:
+        """The skill in `folder` (its SKILL.md) that trains with this method. `run` replaces the plain
+        `train(ctx.skill, ctx, method)`, for a skill that does more around training (measure before and
+        after, say); it still gets the method's dataset check and inputs."""
 
-        def run(ctx: StageContext) -> StageResult:
+        def train_only(ctx: StageContext) -> StageResult:
             from minillm_core.training import train  # the heavy imports happen only when a stage runs
 
             return train(ctx.skill, ctx, self)
 
-        return Skill.from_folder(folder, run=run, options=options, checks=dataset_check(self.kind),
+        return Skill.from_folder(folder, run=run or train_only, options=options, checks=dataset_check(self.kind),
                                  inputs=dataset_inputs(self.kind))

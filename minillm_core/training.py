@@ -102,7 +102,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
 
     `stage` names what it writes: out/<stage>, logs/<stage>.jsonl, out/.checkpoints/<stage>."""
     settings = ctx.settings
-    output = Path(settings["output"] or ctx.path(f"out/{stage}"))
+    output = output_dir(stage, ctx)
     checkpoints = ctx.path(f"out/.checkpoints/{stage}")
     dataset, requested = _resolve_data(method.kind, ctx)
     transformers.set_seed(settings["seed"])
@@ -126,6 +126,11 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         save_model(trainer, tokenizer, output, method.sample_style)
         clear_checkpoints(checkpoints)
     return _stage_result(stage, trainer, result, run, output, checkpoint, method.tracked)
+
+
+def output_dir(stage: str, ctx: StageContext) -> Path:
+    """Where `stage` saves its model: the `output` setting, else out/<stage>."""
+    return Path(ctx.settings["output"] or ctx.path(f"out/{stage}"))
 
 
 def _resolve_data(kind: str, ctx: StageContext) -> tuple[DatasetSpec, str]:

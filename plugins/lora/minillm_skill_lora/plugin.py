@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.checks import dataset_check, dataset_inputs
 from minillm_core.hookspecs import hookimpl
 from minillm_core.methods import TrainingMethod
 from minillm_core.options import Option, training_options
-from minillm_core.skill import Skill, StageContext, StageResult
+from minillm_core.skill import StageContext, StageResult
 from minillm_skill_lora import health_qa
 
 HERE = Path(__file__).parent
@@ -31,12 +30,12 @@ OPTIONS["eval_dataset"] = Option("eval_dataset", str, str(HERE / "data" / "healt
 
 
 def run(ctx: StageContext) -> StageResult:
-    from minillm_core.training import train  # torch, transformers and peft load only when the skill runs
+    from minillm_core.training import output_dir, train  # torch, transformers, peft load only when it runs
     from minillm_skill_lora.domain import measure
 
     settings = ctx.settings
     start = Path(settings["init"] or ctx.path(METHOD.default_init))
-    output = Path(settings["output"] or ctx.path(f"out/{ctx.skill}"))
+    output = output_dir(ctx.skill, ctx)
     eval_file = Path(settings["eval_dataset"])
     before = measure(start, eval_file, ctx.workdir)
     result = train(ctx.skill, ctx, METHOD)
@@ -58,5 +57,4 @@ def register_formats(register):
 
 @hookimpl
 def register_skills(register):
-    register(Skill.from_folder(HERE / "lora", run=run, options=OPTIONS, checks=dataset_check("sft"),
-                               inputs=dataset_inputs("sft")))
+    register(METHOD.skill(HERE / "lora", OPTIONS, run=run))
