@@ -126,22 +126,57 @@ def test_only_pretrain_readers_are_packed(tokenizer, tmp_path):
         build_pretrain_dataset(RecordReader(corpus, "sft"), tokenizer, 8, tmp_path / "cache")
 
 
-def test_two_processes_give_full_blocks_of_the_same_tokens(tokenizer, tmp_path):
+def test_two_processes_give_the_same_blocks_as_one(tokenizer, tmp_path, monkeypatch):
     texts = documents(300)
-    reader = RecordReader(write_corpus(tmp_path / "c.jsonl", texts), "pretrain")
-    data = build_pretrain_dataset(reader, tokenizer, 32, tmp_path / "cache", num_proc=2)
+    corpus = write_corpus(tmp_path / "c.jsonl", texts)
+    one = build_pretrain_dataset(RecordReader(corpus, "pretrain"), tokenizer, 32, tmp_path / "one", num_proc=1)
+
+    monkeypatch.setattr(packing, "_BATCH_DOCUMENTS", 20)  # 15 batches, so both workers get some
+    started_in = tmp_path / "workers"
+    started_in.mkdir()
+    start_tokenizing = packing._start_tokenizing
+
+    def recording_start(tokenizer):  # runs in each worker (forked: it sees this patch)
+        (started_in / str(os.getpid())).touch()
+        start_tokenizing(tokenizer)
+
+    monkeypatch.setattr(packing, "_start_tokenizing", recording_start)
+    two = build_pretrain_dataset(RecordReader(corpus, "pretrain"), tokenizer, 32, tmp_path / "two", num_proc=2)
+    workers = {int(path.name) for path in started_in.iterdir()}
+    assert len(workers) == 2 and os.getpid() not in workers
+    assert two.dataset["input_ids"] == one.dataset["input_ids"]
+    assert two.stats == one.stats
+    assert two.stats.tokens == len(token_stream(tokenizer, texts))
+
+
+def test_an_interrupted_build_leaves_no_cache_and_the_next_one_completes(tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setattr(packing, "_BATCH_DOCUMENTS", 10)
+    texts = documents(100)
+
+    def records_then_interrupt():
+        for number, text in enumerate(texts):
+            if number == 55:  # five batches written
+                raise KeyboardInterrupt
+            yield {"text": text}
+
+    for num_proc in (1, 2):
+        with pytest.raises(KeyboardInterrupt):
+            build_pretrain_dataset(records_then_interrupt(), tokenizer, 16, tmp_path / "cache",
+                                   num_proc=num_proc, source_key="texts")
+        assert list((tmp_path / "cache").iterdir()) == []
+    records = [{"text": text} for text in texts]
+    data = build_pretrain_dataset(records, tokenizer, 16, tmp_path / "cache", source_key="texts")
     assert data.stats.tokens == len(token_stream(tokenizer, texts))
-    assert all(len(block) == 32 for block in data.dataset["input_ids"])
-    # Each process cuts its own share: at most one partial block dropped per share.
-    assert data.stats.dropped_tokens < 2 * 32
-    assert len(data.dataset.cache_files) == 2
 
 
-def test_a_bad_record_surfaces_as_the_data_error(tokenizer, tmp_path):
+@pytest.mark.parametrize("num_proc", [1, 2])
+def test_a_bad_record_surfaces_as_the_data_error(tokenizer, tmp_path, num_proc):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text('{"text": "fine"}\n{"txt": "typo"}\n')
     with pytest.raises(DataError, match=r"c\.jsonl:2: record has no \"text\" field"):
-        build_pretrain_dataset(RecordReader(corpus, "pretrain"), tokenizer, 16, tmp_path / "cache")
+        build_pretrain_dataset(RecordReader(corpus, "pretrain"), tokenizer, 16, tmp_path / "cache",
+                               num_proc=num_proc)
+    assert not any((tmp_path / "cache").glob("tokens-*"))
 
 
 def test_too_little_data_for_one_block(tokenizer, tmp_path):

@@ -2,35 +2,43 @@
 
 MiniMind pads every sample to the sequence length; we concatenate documents with EOS between
 them and cut the stream into blocks of exactly `seq_len` tokens, so no compute goes to padding.
-Three stages, each an Arrow file under `cache_dir` that datasets memory-maps, so memory does not
+Two stages, each an Arrow file under `cache_dir` that datasets memory-maps, so memory does not
 grow with the data:
 
-  text     the documents, read once from the records       keyed by the source
   tokens   token ids per document, EOS appended             keyed by the source and the tokenizer
   blocks   `seq_len` ids per row                            keyed by the tokens and seq_len
 
 Each key is a fingerprint of its inputs: a second build with the same inputs loads the files
 instead of reading and tokenizing again, and a new seq_len re-packs without re-tokenizing.
+The tokens stage streams: this process reads batches of documents and writes ids in order, while
+worker processes tokenize (a few batches in flight, no more), so reading overlaps tokenizing.
 Blocks are cut per batch of documents, so up to seq_len - 1 tokens per 10,000 documents are dropped.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
+import itertools
 import json
 import logging
+import multiprocessing
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Features, List, Value
+from datasets.arrow_writer import ArrowWriter
+from tqdm.auto import tqdm
 
-from minillm_core.data.formats import DataError, RecordReader
+from minillm_core.data.formats import RecordReader
+from minillm_core.data.piece_cache import PieceCacheEncoder
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +77,9 @@ def build_pretrain_dataset(records: RecordReader | Iterable[dict], tokenizer, se
 
     `records` is a RecordReader (its file names the cache) or any iterable of {"text"} dicts
     with a `source_key` that changes whenever the records do. `tokenizer` is a transformers
-    tokenizer with an eos_token. `num_proc` defaults to the CPU count, or 1 for small inputs.
-    Ids are stored as int32; a collator turning them into tensors should make them int64.
+    tokenizer with an eos_token. `num_proc` (tokenizing processes) defaults to the CPU count, or 1
+    for a file under 8 MB or records that are not a file. Ids are stored as int32; a collator
+    turning them into tensors should make them int64.
     """
     if seq_len < 1:
         raise ValueError(f"seq_len must be positive, got {seq_len}")
@@ -79,25 +88,18 @@ def build_pretrain_dataset(records: RecordReader | Iterable[dict], tokenizer, se
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no eos_token; packing needs one to separate documents")
     cache_dir = Path(cache_dir)
-    text_key = _hash(_CACHE_VERSION, "text", _source_key(records, source_key))
-    tokens_key = _hash(_CACHE_VERSION, "tokens", text_key, tokenizer_fingerprint(tokenizer))
+    tokens_key = _hash(_CACHE_VERSION, "tokens", _source_key(records, source_key), tokenizer_fingerprint(tokenizer))
     blocks_key = _hash(_CACHE_VERSION, "blocks", tokens_key, seq_len)
 
-    text = _read_texts(records, cache_dir, text_key)
-    if num_proc is None:
-        num_proc = _default_num_proc(text)
-    tokens = text.map(
-        functools.partial(_tokenize, tokenizer=tokenizer),
-        batched=True, batch_size=_BATCH_DOCUMENTS, remove_columns=["text"],
-        features=Features({"input_ids": List(Value("int32"))}),
-        num_proc=num_proc, cache_file_name=str(cache_dir / f"tokens-{tokens_key}.arrow"),
-        load_from_cache_file=True, new_fingerprint=tokens_key, desc="Tokenizing",
-    )
-    blocks = tokens.with_format("numpy").map(
+    tokens_file = cache_dir / f"tokens-{tokens_key}.arrow"
+    if not tokens_file.exists():
+        _write_tokens(records, tokenizer, tokens_file, num_proc or _default_num_proc(records))
+    tokens = datasets.Dataset.from_file(str(tokens_file))
+    blocks = tokens.with_format("arrow").map(
         functools.partial(_pack, seq_len=seq_len),
         batched=True, batch_size=_PACK_BATCH_DOCUMENTS,
         features=Features({"input_ids": List(Value("int32"), length=seq_len)}),
-        num_proc=num_proc, cache_file_name=str(cache_dir / f"blocks-{blocks_key}.arrow"),
+        cache_file_name=str(cache_dir / f"blocks-{blocks_key}.arrow"),
         load_from_cache_file=True, new_fingerprint=blocks_key, desc=f"Packing into {seq_len}-token blocks",
     ).with_format(None)
     stats = PackStats(documents=len(tokens), tokens=_count_tokens(tokens), blocks=len(blocks),
@@ -131,40 +133,82 @@ def _source_key(records: RecordReader | Iterable[dict], source_key: str | None) 
                        records.kind, records.columns, records.lenient, records.limit], sort_keys=True)
 
 
-def _read_texts(records: RecordReader | Iterable[dict], cache_dir: Path, key: str) -> datasets.Dataset:
-    try:
-        return datasets.Dataset.from_generator(
-            _texts, gen_kwargs={"records": records}, features=Features({"text": Value("string")}),
-            cache_dir=str(cache_dir / "text"), fingerprint=key,
-        )
-    except datasets.exceptions.DatasetGenerationError as error:
-        # datasets wraps whatever the generator raised; a DataError is the message the user needs.
-        if isinstance(error.__cause__, DataError):
-            raise error.__cause__ from None
-        raise
-
-
-def _texts(records: Iterable[dict]):
-    for record in records:
-        yield {"text": record["text"]}
-
-
-def _default_num_proc(text: datasets.Dataset) -> int:
-    if text.data.nbytes < _SMALL_INPUT_BYTES:
+def _default_num_proc(records: RecordReader | Iterable[dict]) -> int:
+    if not isinstance(records, RecordReader) or records.path.stat().st_size < _SMALL_INPUT_BYTES:
         return 1
-    batches = -(-len(text) // _BATCH_DOCUMENTS)
-    return max(1, min(os.cpu_count() or 1, batches))
+    return os.cpu_count() or 1
 
 
-def _tokenize(batch: dict, tokenizer) -> dict:
-    ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
-    return {"input_ids": [document + [tokenizer.eos_token_id] for document in ids]}
+def _write_tokens(records: Iterable[dict], tokenizer, path: Path, num_proc: int) -> None:
+    """Tokenize the records in order into `path`, written under a temporary name and renamed when
+    complete: an interrupted run leaves no half-written cache behind for the next run to trust."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    texts = (record["text"] for record in records)
+    batches = iter(lambda: list(itertools.islice(texts, _BATCH_DOCUMENTS)), [])
+    progress = tqdm(desc="Tokenizing", unit=" documents", disable=None)
+    try:
+        with ArrowWriter(features=_TOKENS, path=str(partial)) as writer:
+            for ids in _map_in_order(_tokenize, batches, num_proc, _start_tokenizing, (tokenizer,)):
+                writer.write_table(pa.table({"input_ids": ids}))
+                progress.update(len(ids))
+            writer.finalize()
+        os.replace(partial, path)
+    finally:
+        progress.close()
+        partial.unlink(missing_ok=True)
 
 
-def _pack(batch: dict, seq_len: int) -> dict:
-    ids = np.concatenate(batch["input_ids"]) if len(batch["input_ids"]) else np.empty(0, np.int32)
-    blocks = len(ids) // seq_len
-    return {"input_ids": ids[: blocks * seq_len].reshape(blocks, seq_len)}
+_TOKENS = Features({"input_ids": List(Value("int32"))})
+_tokenizing: dict = {}  # this process's tokenizer and encoder: set once, not sent with every batch
+
+
+def _start_tokenizing(tokenizer) -> None:
+    _tokenizing.update(tokenizer=tokenizer, encoder=PieceCacheEncoder.for_tokenizer(tokenizer))
+
+
+def _tokenize(texts: list[str]) -> pa.ListArray:
+    """Each text's ids with EOS appended, as one Arrow list array (cheap to send between processes)."""
+    tokenizer, encoder = _tokenizing["tokenizer"], _tokenizing["encoder"]
+    if encoder is not None:  # the same ids, several times faster (piece_cache.py)
+        ids = [encoder.encode(text) for text in texts]
+    else:
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    lengths = np.fromiter((len(document) + 1 for document in ids), np.int32, len(ids))
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int32)])
+    values = np.fromiter(itertools.chain.from_iterable(document + [eos] for document in ids), np.int32,
+                         int(offsets[-1]))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
+def _map_in_order(function: Callable, items: Iterator, processes: int, initializer: Callable,
+                  initargs: tuple) -> Iterator:
+    """`map(function, items)` over `processes` worker processes, in order, with at most two items per
+    process in flight: reading never runs ahead of tokenizing, so memory stays flat on any file."""
+    if processes <= 1:
+        initializer(*initargs)
+        try:
+            yield from map(function, items)
+        finally:
+            _tokenizing.clear()
+        return
+    # fork: the workers inherit the tokenizer instead of unpickling a copy each.
+    with multiprocessing.get_context("fork").Pool(processes, initializer, initargs) as pool:
+        pending: collections.deque = collections.deque()
+        for item in items:
+            pending.append(pool.apply_async(function, (item,)))
+            if len(pending) >= 2 * processes:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _pack(batch: pa.Table, seq_len: int) -> pa.Table:
+    # Arrow all the way: one flat view of the batch's ids, no Python or numpy object per document.
+    ids = pc.list_flatten(batch.column("input_ids")).combine_chunks()
+    full = len(ids) // seq_len * seq_len
+    return pa.table({"input_ids": pa.FixedSizeListArray.from_arrays(ids.slice(0, full), seq_len)})
 
 
 def _count_tokens(tokens: datasets.Dataset) -> int:

@@ -1,0 +1,105 @@
+"""The piece cache gives exactly the tokenizer's ids, or declines a tokenizer it cannot reproduce."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from minillm_core.data import piece_cache
+from minillm_core.data.piece_cache import PieceCacheEncoder
+from minillm_core.resources import dataset_dir
+from minillm_core.tokenizer import load_tokenizer
+
+# Characters where a re-implemented split would most likely part ways with the tokenizer's: contractions,
+# runs of spaces before CJK and at the end, other scripts, digits that are not ASCII (Ⅻ ① ² ٣), combining
+# marks, zero-width and non-breaking spaces, astral characters, control characters, and special tokens
+# whole, cut short and run together.
+ALPHABET = [*"ab Z'sdltmvre  \t\n\r\n0123!?.,<>|_-", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|im_",
+            "中", "文", "。", "，", "\u3000", "😀", "é", "ñ", "ß", "Ⅻ", "①", "²", "٣", "\u0301", "\u200b", "\ufeff",
+            "й", "ا", "𠀀", "\x00", "\u00a0", "\u2028", "〇", "ｱ", "한", "'S", "'LL"]
+
+
+def random_texts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    texts = ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 30))) for _ in range(count)]
+    # Any code point (surrogates replaced): scripts and classes nobody thought to list.
+    texts += ["".join(chr(rng.randint(0, 0x2FFFF)) for _ in range(rng.randint(1, 20)))
+              .encode("utf-8", "replace").decode("utf-8") for _ in range(count // 4)]
+    return texts
+
+
+def shipped_texts() -> list[str]:
+    """The embedded corpora: pretraining documents, and chat and preference records as raw JSON lines."""
+    embedded = dataset_dir() / "embedded"
+    texts = [json.loads(line)["text"] for line in (embedded / "pretrain.jsonl").read_text().splitlines()]
+    return texts + [line for name in ("sft.jsonl", "dpo.jsonl") for line in (embedded / name).read_text().splitlines()]
+
+
+def tokenizer_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_tokenizer()
+
+
+def test_the_shipped_tokenizer_gets_a_pattern_that_isolates_cjk(shipped):
+    encoder = PieceCacheEncoder.for_tokenizer(shipped)
+    assert encoder is not None
+    assert encoder.encode("猫 cats") == tokenizer_ids(shipped, ["猫 cats"])[0]
+
+
+@pytest.mark.parametrize("texts", [shipped_texts(), random_texts(8000, seed=0)], ids=["shipped corpora", "random"])
+def test_ids_equal_the_tokenizers(shipped, texts):
+    encoder = PieceCacheEncoder.for_tokenizer(shipped)
+    expected = tokenizer_ids(shipped, texts)
+    mismatches = [(text, want) for text, want in zip(texts, expected, strict=True) if encoder.encode(text) != want]
+    assert not mismatches, f"{len(mismatches)} of {len(texts)} differ, first: {mismatches[0]!r}"
+
+
+def test_a_plain_byte_level_tokenizer_like_minimind_is_served_too(shipped):
+    # MiniMind's own tokenizer.json: ByteLevel(add_prefix_space=False) alone, no CJK split.
+    backend = Tokenizer.from_str(shipped.backend_tokenizer.to_str())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    plain = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+    encoder = PieceCacheEncoder.for_tokenizer(plain)
+    assert encoder is not None
+    texts = random_texts(2000, seed=1) + shipped_texts()[:500]
+    assert [encoder.encode(text) for text in texts] == tokenizer_ids(plain, texts)
+
+
+def test_a_full_cache_starts_afresh_and_the_ids_stay_right(shipped, monkeypatch):
+    monkeypatch.setattr(piece_cache, "_MAX_CACHED_PIECES", 5)
+    encoder = PieceCacheEncoder.for_tokenizer(shipped)
+    texts = shipped_texts()[:300]
+    assert [encoder.encode(text) for text in texts] == tokenizer_ids(shipped, texts)
+    # Unbounded, these texts leave 880 pieces cached; cleared past 5, at most 5 + one text's (< 100) remain.
+    assert len(encoder._cache) <= 5 + 100
+
+
+def unsupported_variants(shipped) -> dict[str, PreTrainedTokenizerFast]:
+    def variant(change) -> PreTrainedTokenizerFast:
+        backend = Tokenizer.from_str(shipped.backend_tokenizer.to_str())
+        change(backend)
+        return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+
+    return {
+        "a normalizer": variant(lambda b: setattr(b, "normalizer", normalizers.NFKC())),
+        "a prefix space": variant(
+            lambda b: setattr(b, "pre_tokenizer", pre_tokenizers.ByteLevel(add_prefix_space=True))),
+        "a whitespace split": variant(lambda b: setattr(b, "pre_tokenizer", pre_tokenizers.Whitespace())),
+        "digits split": variant(lambda b: setattr(b, "pre_tokenizer", pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]))),
+        "a WordPiece model": variant(lambda b: setattr(b, "model", models.WordPiece({"[UNK]": 0, "a": 1}))),
+    }
+
+
+def test_tokenizers_it_cannot_reproduce_are_declined(shipped):
+    declined = {name for name, tokenizer in unsupported_variants(shipped).items()
+                if PieceCacheEncoder.for_tokenizer(tokenizer) is None}
+    assert declined == set(unsupported_variants(shipped))
