@@ -278,13 +278,13 @@ def skill_training(preset: str, seq_len: int, batch_size: int, steps: int, warmu
     settings `--set` would give it. Throughput comes from logs/pretrain.jsonl, past the first log interval."""
     from minillm_core.plugins import PluginHost
     from minillm_core.runner import make_plan
-    from minillm_core.training import use_bf16
+    from minillm_core.speedups import use_bf16
 
     # log_steps = warmup: the first logged interval holds the start-up (sample answers before training,
     # first steps), every later one `warmup` steady steps. save_steps is past the end: no checkpoint, no
     # mid-run sample answers inside the timed window.
     sets = [f"dataset={data}", f"preset={preset}", f"max_steps={warmup + steps}", f"batch_size={batch_size}",
-            f"max_seq_len={seq_len}", f"log_steps={warmup}", f"save_steps={10**9}", f"compile={compile}"]
+            f"max_seq_len={seq_len}", f"log_steps={warmup}", f"save_steps={10**9}", f"compile={str(compile).lower()}"]
     plan = make_plan(PluginHost(load_entry_points=False), "pretrain", Path(workdir), sets=sets, cwd=Path(workdir))
     stage = plan.stages[0]
     if not plan.ready:
@@ -380,6 +380,32 @@ def data_preparation_runs(megabytes: float, seq_len: int, scratch: Path, content
     return runs
 
 
+def tokenizer_speeds(megabytes: float) -> dict:
+    """MB/s of tokenizing alone, on one core: where data preparation's time goes, and its ceiling here."""
+    os.environ["RAYON_NUM_THREADS"] = "1"  # the tokenizers library's thread pool: one core, as a worker gets
+    from minillm_core.data.piece_cache import PieceCacheEncoder
+    from minillm_core.resources import dataset_dir
+    from minillm_core.tokenizer import load_tokenizer
+
+    documents = [json.loads(line)["text"] for line in (dataset_dir() / "embedded" / "pretrain.jsonl").open()]
+    random.Random(0).shuffle(documents)
+    size = sum(len(text.encode()) for text in documents)
+    texts = documents * max(1, round(megabytes * MB / size))
+    text_mb = size * (len(texts) // len(documents)) / MB
+    tokenizer = load_tokenizer()
+    encoder = PieceCacheEncoder.for_tokenizer(tokenizer)
+
+    def rate(work: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        work()
+        return text_mb / (time.perf_counter() - start)
+
+    return {"text_mb": text_mb,
+            "library": rate(lambda: tokenizer(texts, add_special_tokens=False)),
+            "piece_cache": rate(lambda: [encoder.encode(text) for text in texts]),
+            "split_only": rate(lambda: [encoder._pieces.findall(text) for text in texts])}
+
+
 # --- report ----------------------------------------------------------------------------------------------
 
 
@@ -390,9 +416,17 @@ def format_report(report: dict) -> str:
     settings = report["settings"]
     lines = [f"Device: {where}, torch {dev['torch']}",
              f"Matmul peak: float32 {peaks['float32']:.1f} GFLOP/s, bfloat16 {peaks['bfloat16']:.1f} GFLOP/s "
-             f"({settings['matmul_size']}x{settings['matmul_size']}, best of {settings['matmul_repeats']})",
-             "",
-             "Training (MFU: 6 x parameters x tokens/s over the matmul peak of the precision the run computed in)",
+             f"({settings['matmul_size']}x{settings['matmul_size']}, best of {settings['matmul_repeats']})"]
+    if report["training"]:
+        lines += ["", *_training_lines(report)]
+    lines += ["", *_data_lines(report)]
+    lines += [f"WARNING: {warning}" for warning in report["warnings"]]
+    return "\n".join(lines)
+
+
+def _training_lines(report: dict) -> list[str]:
+    settings, kind = report["settings"], report["device"]["kind"]
+    lines = ["Training (MFU: 6 x parameters x tokens/s over the matmul peak of the precision the run computed in)",
              f"Seq len {settings['seq_len']}, batch {settings['batch_size']}, {settings['steps']} timed "
              f"steps after {WARMUP_STEPS} warm-up steps",
              f"{'preset':<16}{'path':<10}{'params':>8}{'tokens/s':>11}{'MFU':>8}{'precision':>11}{'peak mem':>11}"
@@ -403,19 +437,26 @@ def format_report(report: dict) -> str:
             ratio = f"{row[f'{path}_vs_baseline']:.2f}x" if path != "baseline" else ""
             lines.append(f"{row['preset']:<16}{path:<10}{row['parameters'] / 1e6:>7.1f}M{run['tokens_per_s']:>11,.0f}"
                          f"{run['mfu']:>8.1%}{run['peak_dtype']:>11}{run['peak_memory_mb']:>8,.0f} MB{ratio:>13}")
-    memory = "CUDA max allocated" if dev["kind"] == "cuda" else "peak RSS above the process's start"
-    lines += ["(skill tokens/s: past its first log interval; the stage's own figure incl. start-up: "
-              + ", ".join(f"{r['preset']} {r['skill']['stage_tokens_per_s']:,.0f}" for r in report["training"])
-              + f"; peak mem: {memory})", "",
-              "Data preparation (build_pretrain_dataset, shipped tokenizer, cold cache, own process)",
-              f"{'file':>10}{'seconds':>9}{'MB/s':>8}{'tokens':>13}{'peak PSS':>11}{'peak anon':>12}"]
+    memory = "CUDA max allocated" if kind == "cuda" else "peak RSS above the process's start"
+    lines.append("(skill tokens/s: past its first log interval; the stage's own figure incl. start-up: "
+                 + ", ".join(f"{r['preset']} {r['skill']['stage_tokens_per_s']:,.0f}" for r in report["training"])
+                 + f"; peak mem: {memory})")
+    return lines
+
+
+def _data_lines(report: dict) -> list[str]:
+    lines = ["Data preparation (build_pretrain_dataset, shipped tokenizer, cold cache, own process)",
+             f"{'file':>10}{'seconds':>9}{'MB/s':>8}{'tokens':>13}{'peak PSS':>11}{'peak anon':>12}"]
     for run in report["data_preparation"]:
         lines.append(f"{run['file_mb']:>7.1f} MB{run['seconds']:>9.1f}{run['mb_per_s']:>8.2f}{run['tokens']:>13,}"
                      f"{run['peak_pss_mb']:>8,.0f} MB{run['peak_anon_mb']:>9,.0f} MB")
-    lines.append("(peak memory of the process and its datasets workers above its start, sampled: PSS counts a page "
-                 "shared by forks once and includes read pages of the memory-mapped cache; anon leaves those out)")
-    lines += [f"WARNING: {warning}" for warning in report["warnings"]]
-    return "\n".join(lines)
+    lines.append("(peak memory of the process and its tokenizing workers above its start, sampled: PSS counts a "
+                 "page shared by forks once and includes read pages of the memory-mapped cache; anon leaves those out)")
+    speeds = report["tokenizer_mb_per_s"]
+    lines.append(f"Tokenizing alone, one core, {speeds['text_mb']:.0f} MB in memory: the tokenizers library "
+                 f"{speeds['library']:.2f} MB/s, the piece cache {speeds['piece_cache']:.2f} MB/s (its "
+                 f"regex split alone: {speeds['split_only']:.2f} MB/s)")
+    return lines
 
 
 def log(message: str) -> None:
@@ -461,8 +502,12 @@ def measure(args: argparse.Namespace) -> dict:
         presets = [name.strip() for name in args.presets.split(",") if name.strip()]
         training = [training_comparison(preset, args, peaks, Path(scratch), contention) for preset in presets]
         data = data_preparation_runs(args.data_mb, args.seq_len, Path(scratch), contention)
+    log("tokenizer speeds")
+    with contention.watch("tokenizer speeds"):
+        speeds = run_in_child(tokenizer_speeds, min(args.data_mb, 8))
     return {"device": describe_device(), "settings": {**settings, "warmup_steps": WARMUP_STEPS},
             "peak_gflops": peaks, "training": training, "data_preparation": data,
+            "tokenizer_mb_per_s": speeds,
             "warnings": contention.warnings}
 
 

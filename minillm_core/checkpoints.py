@@ -42,12 +42,17 @@ def last_good_checkpoint(directory: Path, log: logging.Logger | None = None) -> 
     return None
 
 
+# Settings that change how fast a run goes, not the weights it makes: a run resumes across a change of them.
+SPEED_ONLY = ("compile",)
+
+
 def prepare_checkpoint_dir(directory: Path, settings: dict[str, Any], log: logging.Logger) -> bool:
     """True when an unfinished run with the same settings left a good checkpoint to resume from.
 
     Every process decides the same way by reading; only the main process deletes or writes.
     """
-    wanted = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    wanted = json.loads(json.dumps({key: value for key, value in settings.items() if key not in SPEED_ONLY},
+                                   sort_keys=True, default=str))
     try:
         saved = json.loads((directory / SETTINGS_FILE).read_text())
     except (OSError, ValueError):

@@ -161,8 +161,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("log_steps", int, 10, "log loss, lr and tokens/s every N steps"),
         Option("seed", int, 42, "random seed"),
         Option("bf16", str, "auto", "bfloat16 autocast: auto, true or false"),
-        Option("compile", bool, False, "torch.compile the model: pays back its start-up (about 45 s for "
-               "minimind2-small on a CPU) only on long runs"),
+        Option("compile", str, "auto", "torch.compile the model: auto (pretraining runs long enough for its "
+               "start-up, about 45 s on a CPU, to pay back), true or false"),
         Option("lenient", bool, False, "skip malformed records (counted in the report) instead of failing"),
     ]
     options = {spec.name: spec for spec in specs}

@@ -20,7 +20,6 @@ from typing import Any
 import datasets
 import torch
 import transformers
-from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer
 
 from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers
@@ -28,10 +27,12 @@ from minillm_core.checkpoints import clear_checkpoints, last_good_checkpoint, pr
 from minillm_core.checks import dataset_check
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec, resolve_dataset
+from minillm_core.distributed import process_state
 from minillm_core.download import dataset_for_training
 from minillm_core.methods import TrainingMethod
 from minillm_core.presets import build_model, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
+from minillm_core.speedups import compile_requested, use_bf16
 from minillm_core.tokenizer import chat_stop_token_ids, load_tokenizer
 
 # Our progress bar and log lines say what matters; the libraries' own bars and chatter would bury them.
@@ -115,7 +116,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
                                                        ctx.path(f"logs/{stage}_samples.jsonl"), append=resume)]
     try:
-        with PartialState().main_process_first():  # one process tokenizes and caches; the others reuse it
+        with process_state().main_process_first():  # one process tokenizes and caches; the others reuse it
             trainer = method.build_trainer_function()(run)
     except DataError as exc:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
@@ -200,7 +201,7 @@ def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: 
         save_steps=settings["save_steps"],
         save_total_limit=2,  # the newest may be half-written when killed; the one before stays good
         bf16=use_bf16(settings["bf16"], cuda, parameters),
-        torch_compile=settings["compile"],
+        torch_compile=compile_requested(settings["compile"]),  # a stage of fixed shapes decides `auto` itself
         use_cpu=not cuda,
         activation_checkpointing=False,  # TRL defaults to True; these models are small enough without it
         report_to="none",
@@ -208,31 +209,6 @@ def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: 
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=False,  # True would swap in a callback that prints logs to stdout
     )
-
-
-# bf16 autocast on CPU pays only with native bf16 instructions and a model big enough to be compute-bound:
-# measured 1.48x for the 26M preset on an AVX-512-BF16 CPU, and no gain for the tiny preset.
-CPU_BF16_MIN_PARAMETERS = 10_000_000
-
-
-def use_bf16(setting: str, cuda: bool, parameters: int) -> bool:
-    """`auto`: bf16 on GPUs that support it, and on CPUs with native bf16 for models of 10M parameters up."""
-    choice = str(setting).lower()
-    if choice not in ("auto", "true", "false"):
-        raise SkillError(f"bf16 must be auto, true or false, got {setting!r}")
-    if choice != "auto":
-        return choice == "true"
-    if cuda:
-        return torch.cuda.is_bf16_supported()
-    return parameters >= CPU_BF16_MIN_PARAMETERS and cpu_has_native_bf16()
-
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no cheap way to tell, and fp32 is always correct
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _use_our_progress_bar(trainer: Trainer) -> None:
@@ -275,6 +251,7 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         "train_seconds": round(seconds, 1),
         "parameters": sum(p.numel() for p in _unique_parameters(trainer.model)),
         "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
+        "compiled": bool(trainer.args.torch_compile),
         **run.data_stats,
     }
     if run.dataset.name != run.requested_dataset:

@@ -32,7 +32,9 @@ def test_quick_json_run_reports_every_figure(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(result.stdout)  # exactly one JSON document: anything else on stdout fails here
 
-    assert {"device", "settings", "peak_gflops", "training", "data_preparation", "warnings"} <= set(report)
+    assert {"device", "settings", "peak_gflops", "training", "data_preparation", "tokenizer_mb_per_s",
+            "warnings"} <= set(report)
+    assert set(report["tokenizer_mb_per_s"]) == {"text_mb", "library", "piece_cache", "split_only"}
     device = report["device"]
     assert device["kind"] in ("cpu", "cuda") and device["name"].strip()
     assert set(report["peak_gflops"]) == {"float32", "bfloat16"}

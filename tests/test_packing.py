@@ -168,6 +168,14 @@ def test_an_interrupted_build_leaves_no_cache_and_the_next_one_completes(tokeniz
     data = build_pretrain_dataset(records, tokenizer, 16, tmp_path / "cache", source_key="texts")
     assert data.stats.tokens == len(token_stream(tokenizer, texts))
 
+    # A run killed outright (SIGKILL) cannot clean up: the next build of the same tokens does.
+    [tokens] = (tmp_path / "cache").glob("tokens-*.arrow")
+    stale = tokens.with_name(f"{tokens.name}.999999.partial")
+    stale.write_bytes(b"half")
+    tokens.unlink()
+    build_pretrain_dataset(records, tokenizer, 16, tmp_path / "cache", source_key="texts")
+    assert tokens.exists() and not stale.exists()
+
 
 @pytest.mark.parametrize("num_proc", [1, 2])
 def test_a_bad_record_surfaces_as_the_data_error(tokenizer, tmp_path, num_proc):

@@ -67,6 +67,7 @@ def test_outputs_are_hugging_face_folders_and_checkpoints_are_cleared(trained):
                 "chat_template.jinja"} <= files
         assert reports[stage]["artifacts"][0] == f"out/{stage}"
         assert reports[stage]["metrics"]["resumed_from_step"] == 0
+        assert reports[stage]["metrics"]["compiled"] is False  # compile=auto: far too short to pay back
     assert not any((workdir / "out" / ".checkpoints").glob("*/checkpoint-*"))
 
 
@@ -143,26 +144,15 @@ def test_a_malformed_record_fails_naming_file_and_line_and_lenient_skips_it(trai
     assert "dataset_fallback" not in metrics  # a file given by path is what was asked for, not a fallback
 
 
-def test_bf16_auto_follows_the_measurements(monkeypatch):
-    from minillm_core import training
-
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
-    assert training.use_bf16("auto", cuda=False, parameters=26_000_000) is True
-    assert training.use_bf16("auto", cuda=False, parameters=1_100_000) is False  # tiny: no gain measured
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
-    assert training.use_bf16("auto", cuda=False, parameters=26_000_000) is False
-    assert training.use_bf16("true", cuda=False, parameters=1) is True
-    with pytest.raises(training.SkillError, match="bf16 must be auto, true or false"):
-        training.use_bf16("maybe", cuda=False, parameters=1)
-
-
-def test_compile_is_off_by_default_and_reaches_the_trainer(tmp_path):
+def test_compile_is_auto_by_default_and_reaches_the_trainer(tmp_path):
     from minillm_core.options import training_options
     from minillm_core.training import training_arguments
 
     settings = {name: option.default for name, option in training_options().items()}
+    assert settings["compile"] == "auto"
+    # auto is off for stages of varying shapes; pretraining decides it itself (tests/test_speedups.py)
     assert training_arguments(settings, tmp_path, parameters=1)["torch_compile"] is False
-    arguments = training_arguments({**settings, "compile": True}, tmp_path, parameters=1)
+    arguments = training_arguments({**settings, "compile": "true"}, tmp_path, parameters=1)
     assert arguments["torch_compile"] is True
     from transformers import TrainingArguments
 

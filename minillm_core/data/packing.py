@@ -143,6 +143,8 @@ def _write_tokens(records: Iterable[dict], tokenizer, path: Path, num_proc: int)
     """Tokenize the records in order into `path`, written under a temporary name and renamed when
     complete: an interrupted run leaves no half-written cache behind for the next run to trust."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{path.name}.*.partial"):  # left by a run killed outright (SIGKILL)
+        stale.unlink(missing_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     texts = (record["text"] for record in records)
     batches = iter(lambda: list(itertools.islice(texts, _BATCH_DOCUMENTS)), [])
