@@ -55,3 +55,19 @@ def test_quick_json_run_reports_every_figure(tmp_path):
     assert len(figures) > 30
     bad = {path: value for path, value in figures.items() if not (math.isfinite(value) and value > 0)}
     assert not bad, f"figures that are not positive finite numbers: {bad}"
+
+
+def test_step_profile_prints_each_group_and_the_matmul_rate(tmp_path):
+    script = BENCH.with_name("profile_step.py")
+    result = subprocess.run([sys.executable, str(script), "--preset", "tiny", "--batch-size", "2", "--seq-len", "16",
+                             "--fp32"], cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    shares = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("  "):  # "  linear matmuls    51.5%    0.18 s"
+            name, share = line[:26].strip(), line[26:].split()[0]
+            shares[name] = float(share.rstrip("%"))
+    assert set(shares) == {"linear matmuls", "attention", "optimizer", "elementwise and casts", "other"}
+    assert shares["linear matmuls"] > 0 and abs(sum(shares.values()) - 100) < 0.5
+    assert "linear matmuls run at" in result.stdout
