@@ -15,7 +15,7 @@ import torch
 
 from minillm_core.skill import SkillError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("minillm")  # the CLI shows this logger on stderr
 
 # bf16 autocast on CPU pays only with native bf16 instructions and a model big enough to be compute-bound:
 # measured 1.48x for the 26M preset on an AVX-512-BF16 CPU, and no gain for the tiny preset.

@@ -25,7 +25,7 @@ import json
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from minillm_core.data.formats import RecordReader
 from minillm_core.data.piece_cache import PieceCacheEncoder
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("minillm")  # the CLI shows this logger on stderr
 
 _CACHE_VERSION = "1"  # bump when a stage's output changes, so old caches are not reused
 _BATCH_DOCUMENTS = 1000  # per tokenizer call
@@ -151,7 +151,7 @@ def _write_tokens(records: Iterable[dict], tokenizer, path: Path, num_proc: int)
     progress = tqdm(desc="Tokenizing", unit=" documents", disable=None)
     try:
         with ArrowWriter(features=_TOKENS, path=str(partial)) as writer:
-            for ids in _map_in_order(_tokenize, batches, num_proc, _start_tokenizing, (tokenizer,)):
+            for ids in _tokenized_batches(batches, tokenizer, num_proc):
                 writer.write_table(pa.table({"input_ids": ids}))
                 progress.update(len(ids))
             writer.finalize()
@@ -184,22 +184,21 @@ def _tokenize(texts: list[str]) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
-def _map_in_order(function: Callable, items: Iterator, processes: int, initializer: Callable,
-                  initargs: tuple) -> Iterator:
-    """`map(function, items)` over `processes` worker processes, in order, with at most two items per
+def _tokenized_batches(batches: Iterator[list[str]], tokenizer, processes: int) -> Iterator[pa.ListArray]:
+    """Each batch's ids, in order, tokenized by `processes` worker processes with at most two batches per
     process in flight: reading never runs ahead of tokenizing, so memory stays flat on any file."""
     if processes <= 1:
-        initializer(*initargs)
+        _start_tokenizing(tokenizer)
         try:
-            yield from map(function, items)
+            yield from map(_tokenize, batches)
         finally:
             _tokenizing.clear()
         return
     # fork: the workers inherit the tokenizer instead of unpickling a copy each.
-    with multiprocessing.get_context("fork").Pool(processes, initializer, initargs) as pool:
+    with multiprocessing.get_context("fork").Pool(processes, _start_tokenizing, (tokenizer,)) as pool:
         pending: collections.deque = collections.deque()
-        for item in items:
-            pending.append(pool.apply_async(function, (item,)))
+        for batch in batches:
+            pending.append(pool.apply_async(_tokenize, (batch,)))
             if len(pending) >= 2 * processes:
                 yield pending.popleft().get()
         while pending:

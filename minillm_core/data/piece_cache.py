@@ -3,10 +3,10 @@
 A byte-level BPE tokenizer (GPT-2's, MiniMind's, ours) encodes a text in three steps: cut out the added
 tokens (``<|endoftext|>`` ...), split the rest into pieces with one regex, then run BPE on each piece
 alone. Hugging Face tokenizers does all three per call in Rust, but it also builds a full Encoding (token
-strings, offsets, masks) per document: on the benchmark machine that is ~1.7 MB/s per core, the slowest
+strings, offsets, masks) per document: on the benchmark machine that is ~1.5 MB/s per core, the slowest
 step of data preparation. Text repeats its words, so splitting with the same regex and looking each piece
 up in a dict, running the tokenizer's own BPE model on a piece only the first time it is seen, gives the
-same ids several times faster (bench/run.py measures both).
+same ids 4-5x faster (bench/run.py measures both).
 
 Only pipelines this reproduces exactly are served: no normalizer, added tokens without strip options,
 and a pre-tokenizer that is GPT-2's ByteLevel regex, optionally after a Split that isolates each
