@@ -103,3 +103,10 @@ def test_tokenizers_it_cannot_reproduce_are_declined(shipped):
     declined = {name for name, tokenizer in unsupported_variants(shipped).items()
                 if PieceCacheEncoder.for_tokenizer(tokenizer) is None}
     assert declined == set(unsupported_variants(shipped))
+
+
+def test_a_tokenizer_that_reads_special_tokens_as_text_is_declined(shipped):
+    reads_them_as_text = PreTrainedTokenizerFast(tokenizer_object=shipped.backend_tokenizer,
+                                                 eos_token="<|endoftext|>", split_special_tokens=True)
+    assert tokenizer_ids(reads_them_as_text, ["<|im_end|>"]) != tokenizer_ids(shipped, ["<|im_end|>"])
+    assert PieceCacheEncoder.for_tokenizer(reads_them_as_text) is None

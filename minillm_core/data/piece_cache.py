@@ -45,7 +45,7 @@ class PieceCacheEncoder:
     def for_tokenizer(cls, tokenizer) -> PieceCacheEncoder | None:
         """An encoder for a transformers fast tokenizer, or None where its pipeline is not one this reproduces."""
         backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is None:
+        if backend is None or getattr(tokenizer, "split_special_tokens", False):  # special tokens read as text
             return None
         config = json.loads(backend.to_str())
         if config.get("normalizer") is not None or config["model"].get("type") != "BPE":
