@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import multiprocessing
 import os
 import random
@@ -71,18 +70,9 @@ def synchronize() -> None:
 
 def matmul_peak_gflops(dtype: torch.dtype, size: int, repeats: int) -> float:
     """Best GFLOP/s of a square size x size matmul: the ceiling MFU is measured against."""
-    a = torch.randn(size, size, dtype=dtype, device=device())
-    b = torch.randn(size, size, dtype=dtype, device=device())
-    for _ in range(2):  # warm-up: thread pools, kernel selection
-        a @ b
-    synchronize()
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        synchronize()
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    from minillm_core.speedups import matmul_flops_per_s
+
+    return matmul_flops_per_s(dtype, size, repeats) / 1e9
 
 
 # --- memory ----------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ benchmark showed a gain (figures in the README's Performance section).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -75,17 +74,20 @@ def compile_pays_back(setting: str | bool, training_flops: float, bf16: bool) ->
 
 
 def matmul_flops_per_s(dtype: torch.dtype, size: int | None = None, repeats: int = 3) -> float:
-    """This device's speed on a square matmul, best of `repeats` after a warm-up: well under a second.
-    The default size is 1024 on a CPU and 4096 on a GPU, which a smaller matmul would leave underused."""
+    """This device's best FLOP/s on a square matmul, over `repeats` after two warm-ups (thread pools,
+    kernel selection). The default size, 1024 on a CPU and 4096 on a GPU (a smaller one would leave it
+    underused), takes well under a second; bench/run.py measures the peak with it at larger sizes."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     size = size or (4096 if device == "cuda" else 1024)
     a = torch.randn(size, size, dtype=dtype, device=device)
     b = torch.randn(size, size, dtype=dtype, device=device)
-    best = math.inf
-    for _ in range(repeats + 1):
+
+    def seconds() -> float:
         start = time.perf_counter()
         torch.mm(a, b)
-        if device == "cuda":
+        if device == "cuda":  # GPU work is asynchronous: wait for it before reading the clock
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+        return time.perf_counter() - start
+
+    seconds(), seconds()
+    return 2 * size**3 / min(seconds() for _ in range(repeats))
