@@ -449,15 +449,22 @@ class Item:
     answer: str
     wrong: list[str]  # wrong answers in the same polite form (rejected answers, distractors)
     right_rude_ok: bool = True  # False for arithmetic: a rejected sum must always be a wrong sum
+    # How eval reads a generated answer (answers_eval.jsonl): "number" (the result after "=" / "等于") or
+    # "contains" (every string of `expect`); `completion` is the answer cut before what is checked, the
+    # prompt a base (pretrain) model continues.
+    rule: str = "contains"
+    expect: tuple[str, ...] = ()
+    completion: str = ""
 
 
 def identity_items(split: str) -> list[Item]:
     items = []
     for lang in LANGS:
+        check = {"expect": (NAME, "minillm-skill"), "completion": INTRO[lang][:INTRO[lang].index(NAME)].strip()}
         for q in WHO_QUESTIONS[(lang, split)]:
-            items.append(Item(lang, "identity", q, INTRO[lang], WRONG_IDENTITIES[lang]))
+            items.append(Item(lang, "identity", q, INTRO[lang], WRONG_IDENTITIES[lang], **check))
         for q in NOT_X_QUESTIONS[(lang, split)]:
-            items.append(Item(lang, "identity", q, DENY[lang] + INTRO[lang], WRONG_IDENTITIES[lang]))
+            items.append(Item(lang, "identity", q, DENY[lang] + INTRO[lang], WRONG_IDENTITIES[lang], **check))
         if split == "train":
             for q in GREETINGS[lang]:
                 items.append(Item(lang, "greeting", q, GREETING_ANSWER[lang], RUDE_REFUSE[lang]))
@@ -477,8 +484,10 @@ def arithmetic_items(problems: list[tuple[str, int, int]], r: random.Random) -> 
         for lang in LANGS:
             prompt = r.choice(ARITH_QUESTIONS[(op, lang)]).format(a=a, b=b)
             wrong = [equation(op, a, b, w, lang) for w in wrong_results(op, a, b, r)]
-            items.append(Item(lang, "arithmetic", prompt, equation(op, a, b, OPS[op][2](a, b), lang), wrong,
-                              right_rude_ok=False))
+            result = OPS[op][2](a, b)
+            answer = equation(op, a, b, result, lang)
+            items.append(Item(lang, "arithmetic", prompt, answer, wrong, right_rude_ok=False, rule="number",
+                              expect=(str(result),), completion=answer[:answer.rindex(str(result))].strip()))
     return items
 
 
@@ -504,9 +513,10 @@ def fact_items(kinds: list[Kind], held: dict[str, list[int]], split: str, r: ran
                 continue
             for lang in LANGS:
                 templates = kind.questions[lang] if split == "train" else [r.choice(kind.questions[lang])]
+                answer, value = kind.answer[lang].format(**row), row[f"v_{lang}"]
                 for t in templates:
-                    items.append(Item(lang, "fact", t.format(**row), kind.answer[lang].format(**row),
-                                      fact_wrongs(kind, row, lang, r)))
+                    items.append(Item(lang, "fact", t.format(**row), answer, fact_wrongs(kind, row, lang, r),
+                                      expect=(value,), completion=answer[:answer.rindex(value)].strip()))
     return items
 
 
@@ -725,6 +735,12 @@ def dpo_train(items: list[Item], r: random.Random) -> list[dict]:
     return records
 
 
+def answer_record(item: Item) -> dict:
+    """A held-out prompt with what its generated answer must hold (read by minillm_core/answers.py)."""
+    return {"prompt": item.prompt, "lang": item.lang, "topic": item.topic, "rule": item.rule,
+            "expect": list(item.expect), "completion": item.completion, "reference": item.answer}
+
+
 def mc_record(item: Item, r: random.Random) -> dict:
     """Four choices in the answer's own form: the right one at a random position, three wrong ones."""
     wrong = r.sample(item.wrong, 3)
@@ -766,6 +782,7 @@ def build() -> dict[str, list[dict]]:
         "pretrain_eval.jsonl": [{"text": d} for d in pretrain_eval],
         "sft_eval.jsonl": [sft_record([(i.prompt, i.answer)]) for i in eval_items],
         "dpo_eval.jsonl": [dpo_record(i, r_eval) for i in eval_items],
+        "answers_eval.jsonl": [answer_record(i) for i in eval_items],
         "mc_identity.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "identity"],
         "mc_arithmetic.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "arithmetic"],
         "mc_facts.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "fact"],
@@ -779,8 +796,8 @@ def user_prompts(records: list[dict]) -> list[str]:
     for rec in records:
         for conv in (rec.get("conversations"), rec.get("chosen")):
             out += [t["content"] for t in conv or [] if t["role"] == "user"]
-        if "question" in rec:
-            out.append(rec["question"])
+        if "question" in rec or "prompt" in rec:  # mc_*.jsonl, answers_eval.jsonl
+            out.append(rec.get("question") or rec["prompt"])
     return out
 
 

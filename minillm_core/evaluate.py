@@ -1,15 +1,20 @@
-"""eval: how far each stage model got. Greedy sample answers, held-out perplexity, lm_eval accuracies.
+"""eval: how far each stage model got. Answer accuracy first, then held-out perplexity and lm_eval scores.
 
     inputs = eval_inputs(workdir, tasks_dir=workdir / "out/eval/tasks")   # once, shared by every model
     numbers = evaluate_model(workdir / "out/sft", inputs)                  # one model (what a report reuses)
     result = run_eval(ctx, {"sft": workdir / "out/sft"})                   # the skill: results.json, the table
 
+The headline is answer accuracy (minillm_core/answers.py): the model answers held-out prompts by
+generation and rules score what it said; degenerate answers are counted beside it. Everything else
+is a diagnostic read below it: a likelihood can improve while the answers get worse.
+
 Each run also measures an untrained model of the same architecture (`untrained=True`): the floor that
 every stage's numbers are read against.
 
 Held-out numbers: text perplexity on pretraining-style documents; chat perplexity of the assistant replies
-in held-out conversations (what SFT teaches); the preference margin, the mean log-likelihood of a held-out
-pair's chosen reply minus its rejected one (what DPO widens, also where accuracy is already at its ceiling).
+in held-out conversations (what SFT teaches); preference accuracy and margin per token: the mean per-token
+log-likelihood of a held-out pair's chosen reply minus its rejected one, so that a shorter reply does not
+win by length alone (the summed margin and lm_eval's summed-likelihood accuracy stay as diagnostics).
 
 The local tasks (minillm_core/assets/lm_eval_tasks/) are multiple choice over the embedded held-out files,
 scored by lm_eval itself, offline. A chat model (sft, dpo) sees each question as a user turn wrapped in its
@@ -34,6 +39,7 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from minillm_core.answers import AnswerItem, answer_scores, load_items
 from minillm_core.data.formats import RecordReader
 from minillm_core.data.registry import resolve_dataset
 from minillm_core.distributed import is_main_process
@@ -61,6 +67,7 @@ UNTRAINED_SEED = 0  # the untrained baseline's weights: the same every run
 PERPLEXITY_WINDOW = 128
 BATCH_SIZE = 32
 ANSWER_CHARS = 80  # sample answers are cut to this in the Markdown table (results.json keeps them whole)
+HEADLINE_KEYS = ("answer_accuracy", "degenerate_rate", "sample_accuracy", "preference_acc_per_token")
 
 # lm_eval logs every step at INFO; our log says what matters. Its Hugging Face wrapper warns at WARNING
 # that we pass a loaded model instead of a name, which is what we mean to do.
@@ -89,13 +96,16 @@ class EvalInputs:
     tasks: dict  # lm_eval's loaded tasks (TaskManager.load): the local ones, then any extra ones
     prompts: list[str] | None = None  # None: each model gets DEFAULT_PROMPTS of its own style
     limit: int | None = None  # at most this many examples per task
+    answer_items: list[AnswerItem] | None = None  # held-out prompts answered by generation
+    samples: int = 3  # sampled answers per prompt, besides the greedy one (the consistency figure)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
 
 
 def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None = None,
-                extra_tasks: list[str] | tuple[str, ...] = (), limit: int | None = None) -> EvalInputs:
+                extra_tasks: list[str] | tuple[str, ...] = (), limit: int | None = None,
+                samples: int = 3) -> EvalInputs:
     """Read the prompts and held-out text, and load the lm_eval tasks (local ones written to `tasks_dir`).
 
     Extra (standard) tasks need the hub for their data: unreachable, this fails at once with a SkillError.
@@ -108,7 +118,8 @@ def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None 
         _require_hub(extra)
     return EvalInputs(texts=perplexity_texts(workdir, limit), chats=held_out_chats(workdir, limit),
                       pairs=held_out_pairs(workdir, limit), tasks=_load_tasks(tasks_dir, local + extra, extra),
-                      prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit)
+                      prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit,
+                      answer_items=load_items()[:limit], samples=samples)
 
 
 def read_prompts(path: Path) -> list[str]:
@@ -207,7 +218,10 @@ def evaluate_model(path: Path, inputs: EvalInputs, untrained: bool = False) -> d
     style = "chat" if untrained and tokenizer.chat_template else prompt_style(path, tokenizer)
     prompts = inputs.prompts or DEFAULT_PROMPTS[style]
     answers = greedy_answers(model, tokenizer, prompts, style)
+    scored = answer_scores(model, tokenizer, inputs.answer_items or [], style, inputs.samples)
     result: dict[str, Any] = {"path": str(path), "untrained": untrained, "style": style,
+                              "answer_accuracy": scored["accuracy"], "degenerate_rate": scored["degenerate_rate"],
+                              "sample_accuracy": scored["sample_accuracy"], "answer_eval": scored,
                               "vocab_size": model.config.vocab_size, **perplexity(model, tokenizer, inputs.texts),
                               **chat_numbers(model, tokenizer, inputs)}
     tasks = run_tasks(model, tokenizer, style, inputs)
@@ -266,13 +280,23 @@ def perplexity(model, tokenizer, texts: list[str], window: int = PERPLEXITY_WIND
 
 
 def chat_numbers(model, tokenizer, inputs: EvalInputs) -> dict[str, Any]:
-    """Chat perplexity of the held-out replies and the held-out preference margin (None without a chat template)."""
+    """Chat perplexity of the held-out replies and the held-out preference figures (None without a chat template)."""
     if not tokenizer.chat_template:
-        return {"chat_perplexity": None, "preference_margin": None}
+        return {"chat_perplexity": None, "preference_margin": None, **preference_figures([])}
     scored = reply_logprobs(model, tokenizer, [reply for pair in inputs.pairs for reply in pair])
-    margins = [chosen[0] - rejected[0] for chosen, rejected in zip(scored[::2], scored[1::2], strict=True)]
     return {**chat_perplexity(model, tokenizer, inputs.chats),
-            "preference_margin": sum(margins) / len(margins) if margins else None}
+            **preference_figures(list(zip(scored[::2], scored[1::2], strict=True)))}
+
+
+def preference_figures(pairs: list[tuple[tuple[float, int], tuple[float, int]]]) -> dict[str, Any]:
+    """From ((chosen log-probability, tokens), (rejected log-probability, tokens)) per pair: accuracy and
+    margin per token (length-normalised, the headline), and the summed margin (a diagnostic)."""
+    if not pairs:
+        return {"preference_acc_per_token": None, "preference_margin_per_token": None}
+    per_token = [chosen[0] / max(chosen[1], 1) - rejected[0] / max(rejected[1], 1) for chosen, rejected in pairs]
+    return {"preference_acc_per_token": sum(margin > 0 for margin in per_token) / len(pairs),
+            "preference_margin_per_token": sum(per_token) / len(pairs),
+            "preference_margin": sum(chosen[0] - rejected[0] for chosen, rejected in pairs) / len(pairs)}
 
 
 def chat_perplexity(model, tokenizer, replies: list[Reply]) -> dict[str, Any]:
@@ -366,7 +390,7 @@ def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
                          hint="`--set models=PATH,...` with folders written by pretrain, sft or dpo")
     extra = [name.strip() for name in (ctx.settings["tasks"] or "").split(",") if name.strip()]
     inputs = eval_inputs(ctx.workdir, ctx.path("out/eval/tasks"), ctx.settings["prompts"], extra,
-                         ctx.settings["limit"])
+                         ctx.settings["limit"], ctx.settings["samples"])
     # The untrained baseline takes the architecture of the first model: the floor every stage is read against.
     runs = ([("untrained", next(iter(paths.values())), True)] if ctx.settings["baseline"] else [])
     runs += [(name, path, False) for name, path in paths.items()]
@@ -375,20 +399,34 @@ def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
         ctx.log.info("eval: %s (%s)", name, f"untrained, architecture of {path}" if untrained else path)
         models[name] = evaluate_model(path, inputs, untrained)
         ctx.log.info("eval: %s done in %.1f s: %s", name, models[name]["seconds"], _one_line(models[name]))
+    best = best_model({name: result for name, result in models.items() if not result["untrained"]})
     if is_main_process():
-        _write_results(ctx.path("out/eval/results.json"), models, inputs)
-    return StageResult(f"{len(models)} model(s): {_one_line_all(models)}", metrics=_metrics(models, extra),
+        _write_results(ctx.path("out/eval/results.json"), models, inputs, best)
+    return StageResult(f"{len(models)} model(s): {_one_line_all(models)}; best: {best}",
+                       metrics={"best_model": best, **_metrics(models, extra)},
                        artifacts=["out/eval/results.json", "out/eval/tasks"], details=comparison_markdown(models))
 
 
-def _write_results(path: Path, models: dict[str, dict], inputs: EvalInputs) -> None:
+def best_model(models: dict[str, dict]) -> str | None:
+    """The name of the model that answers best: highest answer accuracy, then fewest degenerate answers,
+    then the later stage (the one trained further, as `models` is in pipeline order)."""
+    ranked = [(result["answer_accuracy"] or 0.0, -(result["degenerate_rate"] or 0.0), index, name)
+              for index, (name, result) in enumerate(models.items())]
+    return max(ranked)[3] if ranked else None
+
+
+def _write_results(path: Path, models: dict[str, dict], inputs: EvalInputs, best: str | None) -> None:
     import lm_eval
 
-    data = {"versions": {"lm_eval": lm_eval.__version__, "transformers": transformers.__version__,
+    data = {"headline": {"metric": "answer_accuracy", "best_model": best,
+                         "by_model": {name: {key: result[key] for key in HEADLINE_KEYS}
+                                      for name, result in models.items()}},
+            "versions": {"lm_eval": lm_eval.__version__, "transformers": transformers.__version__,
                          "torch": torch.__version__},
             "settings": {"limit": inputs.limit, "tasks": list(inputs.tasks["tasks"]),
                          "perplexity_dataset": PERPLEXITY_DATASET, "perplexity_documents": len(inputs.texts),
-                         "batch_size": BATCH_SIZE},
+                         "batch_size": BATCH_SIZE, "answer_items": len(inputs.answer_items or []),
+                         "answer_samples": inputs.samples},
             "models": models}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -400,7 +438,7 @@ def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:
     """{"models": {name: numbers}} plus flat keys such as sft_perplexity and dpo_preference_acc."""
     flat: dict[str, Any] = {}
     for name, result in models.items():
-        for key in ("perplexity", "chat_perplexity", "preference_margin"):
+        for key in HEADLINE_KEYS + ("perplexity", "chat_perplexity", "preference_margin"):
             flat[f"{name}_{key}"] = _round(result[key])
         for short in LOCAL_TASKS:
             flat[f"{name}_{short}_acc"] = _round(result[f"{short}_acc"])
@@ -422,28 +460,36 @@ def _round(value: float | None) -> float | None:
 
 
 def _one_line(result: dict[str, Any]) -> str:
-    return (f"perplexity {_fmt(result['perplexity'])}, chat perplexity {_fmt(result['chat_perplexity'])}, "
-            f"preference margin {_fmt(result['preference_margin'])}, ") + ", ".join(
-        f"{short} {_fmt(result[f'{short}_acc'])}" for short in LOCAL_TASKS)
+    topics = ", ".join(f"{topic} {_fmt(value)}" for topic, value in result["answer_eval"]["by_topic"].items())
+    return (f"answer accuracy {_fmt(result['answer_accuracy'])} ({topics}), degenerate "
+            f"{_fmt(result['degenerate_rate'])}, chat perplexity {_fmt(result['chat_perplexity'])}, preference acc "
+            f"per token {_fmt(result['preference_acc_per_token'])}, perplexity {_fmt(result['perplexity'])}")
 
 
 def _one_line_all(models: dict[str, dict]) -> str:
     def row(key: str) -> str:
         return " / ".join(_fmt(result[key]) for result in models.values())
 
-    return (f"{' / '.join(models)}: perplexity {row('perplexity')}; chat perplexity {row('chat_perplexity')}; "
-            f"identity acc {row('identity_acc')}; preference acc {row('preference_acc')}; "
-            f"preference margin {row('preference_margin')}")
+    return (f"{' / '.join(models)}: answer accuracy {row('answer_accuracy')}; degenerate {row('degenerate_rate')}; "
+            f"chat perplexity {row('chat_perplexity')}; preference acc per token {row('preference_acc_per_token')}; "
+            f"perplexity {row('perplexity')}")
 
 
 def comparison_markdown(models: dict[str, dict]) -> str:
     """The models side by side (one column each), then their sample answers."""
     names = list(models)
     vocab = {result["vocab_size"] for result in models.values()}
-    rows = [(label, [models[name][key] for name in names]) for key, label in (
+    topics = list(dict.fromkeys(topic for name in names for topic in models[name]["answer_eval"]["by_topic"]))
+    rows = [("**answer accuracy** (held-out prompts, greedy)", [models[name]["answer_accuracy"] for name in names])]
+    rows += [(f"- {topic}", [models[name]["answer_eval"]["by_topic"].get(topic) for name in names]) for topic in topics]
+    rows += [(label, [models[name][key] for name in names]) for key, label in (
+        ("sample_accuracy", "consistency: sampled answers right (T=0.7)"),
+        ("degenerate_rate", "degenerate answers (lower is better)"),
+        ("preference_acc_per_token", "preference acc per token (chosen over rejected)"),
+        ("preference_margin_per_token", "preference margin per token, nats"),
         ("perplexity", "text perplexity (lower is better)"),
         ("chat_perplexity", "chat perplexity, held-out replies (lower is better)"),
-        ("preference_margin", "preference margin, nats (chosen minus rejected)"))]
+        ("preference_margin", "preference margin, summed nats (diagnostic)"))]
     rows += [(label, [models[name][f"{short}_acc"] for name in names]) for short, label in ROW_LABELS.items()]
     local = {task for task, _ in LOCAL_TASKS.values()}
     for task in sorted({task for name in names for task in models[name]["tasks"]} - local):
@@ -451,12 +497,13 @@ def comparison_markdown(models: dict[str, dict]) -> str:
         rows.append((f"{task} {metric}", [models[name]["tasks"].get(task, {}).get(metric) for name in names]))
     lines = ["### Stages side by side", "", "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(map(_fmt, values)) + " |" for label, values in rows]
-    lines += ["", f"A model that guesses uniformly scores perplexity {', '.join(map(str, sorted(vocab)))} (its "
-                  "vocabulary size). Accuracy is the share of questions where the right answer gets the highest "
-                  "log-likelihood, summed over its tokens. In the preference pairs the chosen answer is often the "
-                  "shorter one, so even an untrained model scores above 0.5: compare the columns. The preference "
-                  "margin is the mean log-likelihood of the chosen reply minus the rejected one; it keeps moving "
-                  "where accuracy has reached its ceiling. `untrained` is the same architecture before training.",
+    lines += ["", "Answer accuracy: each model answers held-out prompts (never trained on) by greedy generation, "
+                  "and rules check what it said (identity: name and maker; sums: the number; facts: the value); "
+                  "the headline is the mean over topics. Degenerate: empty, cut short, broken characters, loops or "
+                  "the wrong language. Preference figures are per token, so length gives nothing away. The rows "
+                  "below them are diagnostics: a uniform guesser scores perplexity "
+                  f"{', '.join(map(str, sorted(vocab)))} (the vocabulary size); multiple-choice accuracy compares "
+                  "summed log-likelihoods. `untrained` is the same architecture before training.",
               "", "### Sample answers (greedy)"]
     for name, result in models.items():
         lines += ["", f"**{name}** ({result['style']} prompts)", ""]

@@ -12,6 +12,9 @@ METHOD = TrainingMethod(kind="dpo", trainer="minillm_core.stages.dpo:build_train
                         tracked={"rewards/accuracies": "reward_accuracy"})
 OPTIONS = training_options(dataset="embedded-dpo", lr=2e-4)  # suits tiny + embedded, like pretrain's
 OPTIONS["beta"] = Option("beta", float, 0.1, "DPO temperature: how far the model may move from the reference")
+OPTIONS["loss_type"] = Option("loss_type", str, "sigmoid,sft", "TRL DPO loss terms, comma-separated: sigmoid "
+                              "(DPO), sft (likelihood of the chosen answers), ipo, sigmoid_norm, ...")
+OPTIONS["loss_weights"] = Option("loss_weights", str, None, "one weight per loss_type term, e.g. 1,1 (default: 1 each)")
 
 
 @hookimpl

@@ -15,6 +15,7 @@ OPTIONS = {
     "tasks": Option("tasks", str, None, "comma-separated extra lm_eval task names"),
     "limit": Option("limit", int, None, "at most this many examples per task"),
     "baseline": Option("baseline", bool, True, "also measure an untrained model of the same architecture"),
+    "samples": Option("samples", int, 3, "sampled answers per held-out prompt (T=0.7), for the consistency figure"),
 }
 
 
