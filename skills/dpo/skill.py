@@ -6,12 +6,13 @@ from pathlib import Path
 
 from minillm_core.hookspecs import hookimpl
 from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, training_options
+from minillm_core.options import Option, greater_than, training_options
 
 METHOD = TrainingMethod(kind="dpo", trainer="minillm_core.stages.dpo:build_trainer", default_init="out/sft",
                         tracked={"rewards/accuracies": "reward_accuracy"})
 OPTIONS = training_options(dataset="embedded-dpo", lr=2e-4)  # suits tiny + embedded, like pretrain's
-OPTIONS["beta"] = Option("beta", float, 0.1, "DPO temperature: how far the model may move from the reference")
+OPTIONS["beta"] = Option("beta", float, 0.1, "DPO temperature: how far the model may move from the reference",
+                         valid=greater_than(0))
 
 
 @hookimpl
