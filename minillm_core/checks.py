@@ -22,6 +22,9 @@ def dataset_check(kind: str) -> Callable[[StageContext], list[Check]]:
         try:
             requested = resolve_dataset(ref, kind, ctx.workdir)
             spec = dataset_for_training(requested, ctx.workdir)
+        except DataError as exc:  # a file that exists but cannot be read as records
+            return [Check(what, False, str(exc), hint="fix the file (UTF-8 JSON lines, a JSON array or plain text), "
+                                                      "or give another with `--set dataset=NAME|PATH`")]
         except (ValueError, OSError) as exc:
             return [Check(what, False, str(exc), hint="`--set dataset=NAME` with a name from dataset/registry.yaml, "
                                                       "or `--set dataset=PATH` to a data file")]
