@@ -47,26 +47,42 @@ SPEED_ONLY = ("compile",)
 
 
 def prepare_checkpoint_dir(directory: Path, settings: dict[str, Any], log: logging.Logger) -> bool:
-    """True when an unfinished run with the same settings left a good checkpoint to resume from.
+    """True when an unfinished run with the same settings left a good checkpoint to resume from;
+    otherwise the folder is emptied for a fresh run (can_resume, then start_afresh)."""
+    if can_resume(directory, settings, log):
+        return True
+    start_afresh(directory, settings, log)
+    return False
 
-    Every process decides the same way by reading; only the main process deletes or writes.
-    """
-    wanted = json.loads(json.dumps({key: value for key, value in settings.items() if key not in SPEED_ONLY},
-                                   sort_keys=True, default=str))
+
+def _wanted(settings: dict[str, Any]) -> Any:
+    return json.loads(json.dumps({key: value for key, value in settings.items() if key not in SPEED_ONLY},
+                                 sort_keys=True, default=str))
+
+
+def can_resume(directory: Path, settings: dict[str, Any], log: logging.Logger) -> bool:
+    """True when an unfinished run with the same settings left a good checkpoint to resume from. Reads only:
+    every process decides the same way, and nothing is lost before the new run has checked its inputs."""
     try:
         saved = json.loads((directory / SETTINGS_FILE).read_text())
     except (OSError, ValueError):
         saved = None
-    if saved == wanted and last_good_checkpoint(directory) is not None:
+    if saved == _wanted(settings) and last_good_checkpoint(directory) is not None:
         log.info("resuming from the last checkpoint in %s", directory)
         return True
+    return False
+
+
+def start_afresh(directory: Path, settings: dict[str, Any], log: logging.Logger) -> None:
+    """Discard the checkpoints an earlier run of this output made with other settings (main process only);
+    call it once the new run's data has been read, so a run that fails on its inputs discards nothing."""
     if is_main_process():
         if directory.exists():
-            log.info("discarding checkpoints in %s made with other settings", directory)
+            if any(directory.glob("checkpoint-*")):
+                log.info("discarding checkpoints in %s made with other settings", directory)
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
-        (directory / SETTINGS_FILE).write_text(json.dumps(wanted, indent=1))
-    return False
+        (directory / SETTINGS_FILE).write_text(json.dumps(_wanted(settings), indent=1))
 
 
 def clear_checkpoints(directory: Path) -> None:

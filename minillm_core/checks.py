@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from minillm_core.data.registry import resolve_dataset
+from minillm_core.data.formats import DataError, RecordReader
+from minillm_core.data.registry import DatasetSpec, resolve_dataset
 from minillm_core.download import dataset_for_training
 from minillm_core.skill import Check, StageContext
 
@@ -16,13 +17,22 @@ def dataset_check(kind: str) -> Callable[[StageContext], list[Check]]:
     def check(ctx: StageContext) -> list[Check]:
         ref = ctx.settings["dataset"]
         what = f"the {kind} dataset '{ref}'"
+        if not ref:
+            return [Check(what, False, "no dataset given", hint="`--set dataset=NAME` or `--set dataset=PATH`")]
         try:
             requested = resolve_dataset(ref, kind, ctx.workdir)
             spec = dataset_for_training(requested, ctx.workdir)
+        except DataError as exc:  # a file that exists but cannot be read as records
+            return [Check(what, False, str(exc), hint="fix the file (UTF-8 JSON lines, a JSON array or plain text), "
+                                                      "or give another with `--set dataset=NAME|PATH`")]
         except (ValueError, OSError) as exc:
             return [Check(what, False, str(exc), hint="`--set dataset=NAME` with a name from dataset/registry.yaml, "
                                                       "or `--set dataset=PATH` to a data file")]
         if spec.is_downloaded:
+            problem = first_records_problem(spec, ctx.settings.get("lenient", False))
+            if problem:
+                return [Check(what, False, problem, hint="fix the file, or `--set lenient=true` to skip bad records"
+                              if "every record" not in problem else "fix the file, or give another dataset")]
             fallback = f" (fallback for '{ref}': the hub was unreachable)" if spec.name != requested.name else ""
             return [Check(what, True, f"found {spec.path}{fallback}")]
         return [Check(what, False, f"not downloaded yet: {spec.path} is missing", made_by="download-data",
@@ -41,3 +51,45 @@ def dataset_inputs(kind: str) -> Callable[[StageContext], list[Path]]:
             return []
 
     return inputs
+
+
+FIRST_RECORDS = 5
+
+
+def first_records_problem(spec: DatasetSpec, lenient: bool) -> str | None:
+    """What is wrong with the dataset's first records ('FILE:LINE: ...'), read before anything runs; or None.
+    In lenient mode, bad records are skipped: then the problem is a file in which every record is bad."""
+    try:
+        reader = RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=lenient, limit=FIRST_RECORDS)
+        for _ in reader:
+            pass
+    except DataError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read {spec.path}: {exc.strerror or exc}"
+    if reader.read == 0:
+        example = f", e.g. {reader.errors[0]}" if reader.errors else ""
+        return f"{spec.path}: every record is malformed ({reader.skipped} skipped){example}" if reader.skipped \
+            else f"{spec.path}: the file holds no records"
+    return None
+
+
+def tokenizer_check(ctx: StageContext) -> list[Check]:
+    """A `tokenizer` option, when given, names a folder that holds a tokenizer."""
+    path = ctx.settings.get("tokenizer")
+    if not path:
+        return []
+    what = "the tokenizer given by tokenizer"
+    folder = Path(path)
+    if not folder.is_dir():
+        return [Check(what, False, f"missing: {folder} is not a folder", hint="check `--set tokenizer=...`")]
+    if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
+        return [Check(what, False, f"{folder} holds no tokenizer (no tokenizer.json or tokenizer_config.json)",
+                      hint="`--set tokenizer=` a folder a tokenizer was saved to (save_pretrained)")]
+    return [Check(what, True, f"found {folder}")]
+
+
+def training_checks(kind: str) -> Callable[[StageContext], list[Check]]:
+    """A training stage's preconditions beyond `requires`: its dataset (and first records), its tokenizer."""
+    data = dataset_check(kind)
+    return lambda ctx: data(ctx) + tokenizer_check(ctx)

@@ -10,10 +10,11 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -102,25 +103,44 @@ def show(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status report as JSON on stdout.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and each precondition; run nothing.")
 @click.option("--force", is_flag=True, help="Re-run stages even when their outputs are up to date.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as_json: bool,
-        dry_run: bool, force: bool) -> None:
+        dry_run: bool, force: bool, debug: bool) -> None:
     """Run a skill (bot-start runs the whole pipeline)."""
+    if debug:
+        logging.getLogger("minillm").setLevel(logging.DEBUG)
     host = get_host()
     try:
-        workdir.mkdir(parents=True, exist_ok=True)
         plan = make_plan(host, name, workdir, config=config, sets=sets, force=force)
     except (UnknownSkill, OptionError) as exc:
         if as_json:
             _emit_json({"skill": name, "status": "usage_error", "error": str(exc)})
         raise click.UsageError(str(exc)) from None
+    except Exception as exc:
+        _unexpected(name, exc, as_json, debug)
     if dry_run:
         _emit_json(plan.to_dict()) if as_json else click.echo(_describe_plan(plan))
         sys.exit(EXIT_OK if plan.ready else EXIT_PRECONDITION)
-    with _stdout_to_stderr(as_json):
-        report = run_plan(host, plan)
+    try:
+        with _stdout_to_stderr(as_json):
+            report = run_plan(host, plan)
+    except Exception as exc:
+        _unexpected(name, exc, as_json, debug)
     if is_main_process():  # under torchrun, one process speaks for all
         _emit_json(report) if as_json else click.echo(_describe_report(report))
     sys.exit({"ok": EXIT_OK, "precondition_failed": EXIT_PRECONDITION}.get(report["status"], EXIT_FAILED))
+
+
+def _unexpected(name: str, exc: Exception, as_json: bool, debug: bool) -> NoReturn:
+    """An error no skill caught still ends in one JSON document (with --json) and a line naming it; exit 1."""
+    if debug:
+        click.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
+    error = f"{type(exc).__name__}: {exc}"
+    hint = "fix the cause named in the error" + ("" if debug else "; `--debug` shows the traceback")
+    if as_json:
+        _emit_json({"skill": name, "status": "failed", "error": error, "hint": hint, "stages": []})
+    click.echo(f"Error: {error}\nTo fix: {hint}", err=True)
+    sys.exit(EXIT_FAILED)
 
 
 @contextmanager
@@ -166,6 +186,8 @@ def _describe_report(report: dict[str, Any]) -> str:
     lines = [f"{report['skill']}: {report['status']} in {report['duration_s']:.1f} s"]
     for stage in report["stages"]:
         lines.append(f"  {stage['skill']:<14} {stage['status']:<20} {stage['summary']}")
+        if stage.get("error") and stage["status"] in ("failed", "precondition_failed"):
+            lines.append(f"  {'':<14} Error: {stage['error']}")
         if stage.get("hint") and stage["status"] != "ok":
             lines.append(f"  {'':<14} To fix: {stage['hint']}")
     git = report["git"]
@@ -174,7 +196,10 @@ def _describe_report(report: dict[str, Any]) -> str:
     else:
         lines.append("git check: clean" if git["clean"] else
                      f"git check: NOT clean (changed: {git['changed']}, untracked: {git['untracked']})")
-    lines.append(f"Report: {Path(report['workdir']) / report['reports']['markdown']}")
+    if report.get("reports"):
+        lines.append(f"Report: {Path(report['workdir']) / report['reports']['markdown']}")
+    else:
+        lines.append(f"Report: not written ({report.get('report_error') or 'nothing was run'})")
     return "\n".join(lines)
 
 

@@ -9,7 +9,8 @@ values against the config file's folder, as a user expects.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,70 @@ class Option:
     help: str
     is_path: bool = False  # the value names a file or folder: made absolute
     may_be_name: bool = False  # ...unless it reads as a registry name or hub id and no such path exists
+    # What a valid value is, beyond its type: returns the problem ("must be at least 1") or None. See
+    # at_least, greater_than, one_of. Checked when the value is given, before anything runs (exit 2).
+    valid: Callable[[Any], str | None] | None = None
 
     def parse(self, raw: Any, base: Path) -> Any:
-        """Convert a raw value (string from --set, or YAML scalar) into this option's type."""
+        """Convert a raw value (string from --set, or YAML scalar) into this option's type, and check it."""
         if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "null", "")):
+            if self.default is not None:  # only an option that is unset by default may be unset
+                raise OptionError(f"option '{self.name}' needs a value (default: {self.default})")
             return None
         try:
             value = _convert(raw, self.type)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise OptionError(f"option '{self.name}': {raw!r} is not a valid {self.type.__name__}") from exc
         if self.is_path and isinstance(value, str) and not (self.may_be_name and _looks_like_name(value, base)):
             value = str((base / Path(value).expanduser()).resolve())
+        problem = self.valid(value) if self.valid else None
+        if problem:
+            raise OptionError(f"option '{self.name}': {raw!r} is not allowed: {problem}")
         return value
+
+
+def at_least(minimum: float) -> Callable[[Any], str | None]:
+    return lambda value: None if value >= minimum else f"must be at least {minimum}"
+
+
+def greater_than(bound: float) -> Callable[[Any], str | None]:
+    return lambda value: None if bound < value < math.inf else f"must be a finite number greater than {bound}"
+
+
+def one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda value: None if str(value).lower() in choices else f"must be one of {', '.join(choices)}"
+
+
+def _steps(value: int) -> str | None:
+    return None if value == -1 or value >= 1 else "must be a positive number of steps, or -1 (run `epochs` epochs)"
+
+
+def _epochs(value: Any) -> str | None:
+    """A positive number of passes; also the word `auto` where the option takes it."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    try:
+        positive = 0 < float(value) < math.inf
+    except (TypeError, ValueError):
+        positive = False
+    return None if positive else "must be a positive number of passes over the dataset" + (
+        " or auto" if isinstance(value, str) else "")
+
+
+def _ratio(value: float) -> str | None:
+    return None if 0 <= value < 1 else "must be a share of the steps, from 0 up to (not including) 1"
+
+
+def _preset(value: str) -> str | None:
+    from minillm_core.presets import resolve_preset  # imports transformers: only when a preset is given
+
+    try:
+        resolve_preset(value)
+    except FileNotFoundError:
+        return f"no preset file {value}; valid presets: `minillm-skill presets list`, or a preset .yaml file"
+    except (ValueError, OSError, TypeError, KeyError, yaml.YAMLError) as exc:
+        return str(exc)
+    return None
 
 
 def _convert(raw: Any, kind: type) -> Any:
@@ -146,23 +199,24 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("dataset", str, None, "registry name (see dataset/registry.yaml) or path to a data file",
                is_path=True, may_be_name=True),
         Option("preset", str, "tiny", "model preset (`minillm-skill presets list`) or a preset YAML file",
-               is_path=True, may_be_name=True),
+               is_path=True, may_be_name=True, valid=_preset),
         Option("init", str, None, "model to start from: a folder or a Hugging Face hub id",
                is_path=True, may_be_name=True),
         Option("output", str, None, "where the trained model goes (default out/<stage>)", is_path=True),
-        Option("max_steps", int, -1, "stop after this many optimizer steps (-1: run `epochs` epochs)"),
-        Option("epochs", float, 1.0, "passes over the dataset"),
-        Option("batch_size", int, 16, "sequences per device per step"),
-        Option("grad_accum", int, 1, "gradient accumulation steps"),
-        Option("lr", float, 5e-4, "peak learning rate (cosine schedule with warmup)"),
-        Option("warmup_ratio", float, 0.05, "share of steps spent warming up the learning rate"),
-        Option("max_seq_len", int, None, "tokens per sequence (default: the preset's)"),
-        Option("save_steps", int, 100, "write a resumable checkpoint every N steps"),
-        Option("log_steps", int, 10, "log loss, lr and tokens/s every N steps"),
-        Option("seed", int, 42, "random seed"),
-        Option("bf16", str, "auto", "bfloat16 autocast: auto, true or false"),
+        Option("max_steps", int, -1, "stop after this many optimizer steps (-1: run `epochs` epochs)", valid=_steps),
+        Option("epochs", float, 1.0, "passes over the dataset", valid=_epochs),
+        Option("batch_size", int, 16, "sequences per device per step", valid=at_least(1)),
+        Option("grad_accum", int, 1, "gradient accumulation steps", valid=at_least(1)),
+        Option("lr", float, 5e-4, "peak learning rate (cosine schedule with warmup)", valid=greater_than(0)),
+        Option("warmup_ratio", float, 0.05, "share of steps spent warming up the learning rate", valid=_ratio),
+        Option("max_seq_len", int, None, "tokens per sequence (default: the preset's)", valid=at_least(2)),
+        Option("save_steps", int, 100, "write a resumable checkpoint every N steps", valid=at_least(1)),
+        Option("log_steps", int, 10, "log loss, lr and tokens/s every N steps", valid=at_least(1)),
+        Option("seed", int, 42, "random seed", valid=lambda value: None if 0 <= value < 2**32 else
+               "must be from 0 to 2**32 - 1"),
+        Option("bf16", str, "auto", "bfloat16 autocast: auto, true or false", valid=one_of("auto", "true", "false")),
         Option("compile", str, "auto", "torch.compile the model: auto (pretraining runs long enough for its "
-               "start-up, about 45 s on a CPU, to pay back), true or false"),
+               "start-up, about 45 s on a CPU, to pay back), true or false", valid=one_of("auto", "true", "false")),
         Option("lenient", bool, False, "skip malformed records (counted in the report) instead of failing"),
     ]
     options = {spec.name: spec for spec in specs}

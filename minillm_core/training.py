@@ -23,13 +23,14 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer
 
 from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers
-from minillm_core.checkpoints import clear_checkpoints, last_good_checkpoint, prepare_checkpoint_dir
+from minillm_core.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
 from minillm_core.checks import dataset_check
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec, resolve_dataset
 from minillm_core.distributed import process_state
 from minillm_core.download import dataset_for_training
 from minillm_core.methods import TrainingMethod
+from minillm_core.outputs import OutputRefused, check_output, output_path, run_name, write_marker
 from minillm_core.presets import build_model, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.speedups import compile_requested, use_bf16
@@ -104,34 +105,64 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     `stage` names what it writes: out/<stage>, logs/<stage>.jsonl, out/.checkpoints/<stage>."""
     settings = ctx.settings
     output = output_dir(stage, ctx)
-    checkpoints = ctx.path(f"out/.checkpoints/{stage}")
+    _check_output(stage, ctx)  # again, for callers that skip the runner: a stage replaces only its own folder
+    name = run_name(stage, output, ctx.workdir)  # logs and checkpoints are named after the output folder
+    checkpoints = ctx.path(f"out/.checkpoints/{name}")
     dataset, requested = _resolve_data(method.kind, ctx)
     transformers.set_seed(settings["seed"])
     model, tokenizer = load_start_model(settings, ctx, method.default_init)
     seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
-    resume = prepare_checkpoint_dir(checkpoints, settings, ctx.log)
+    resume = can_resume(checkpoints, settings, ctx.log)
     args = training_arguments(settings, checkpoints, sum(p.numel() for p in _unique_parameters(model)))
     run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested)
-    run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{stage}.jsonl"), append=resume),
+    run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
-                                                       ctx.path(f"logs/{stage}_samples.jsonl"), append=resume)]
+                                                       ctx.path(f"logs/{name}_samples.jsonl"), append=resume)]
     try:
         with process_state().main_process_first():  # one process tokenizes and caches; the others reuse it
             trainer = method.build_trainer_function()(run)
     except DataError as exc:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
+    _check_not_empty(trainer, run)
+    if not resume:  # only now that this run's data has been read: another run's checkpoints go
+        start_afresh(checkpoints, settings, ctx.log)
     _use_our_progress_bar(trainer)
     checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if trainer.is_world_process_zero():
-        save_model(trainer, tokenizer, output, method.sample_style)
+        _check_output(stage, ctx)  # the folder may have changed during a long run
+        save_model(trainer, tokenizer, output, method.sample_style, stage=stage)
         clear_checkpoints(checkpoints)
-    return _stage_result(stage, trainer, result, run, output, checkpoint, method.tracked)
+    return _stage_result(stage, trainer, result, run, output, checkpoint, method.tracked, name)
 
 
 def output_dir(stage: str, ctx: StageContext) -> Path:
     """Where `stage` saves its model: the `output` setting, else out/<stage>."""
-    return Path(ctx.settings["output"] or ctx.path(f"out/{stage}"))
+    return output_path(stage, ctx.settings.get("output"), ctx.workdir)
+
+
+def _check_output(stage: str, ctx: StageContext) -> None:
+    try:
+        check_output(stage, ctx.settings.get("output"), ctx.workdir)
+    except OutputRefused as exc:
+        raise SkillError(str(exc), hint=f"`--set output=out/{stage}-2`, or move the folder away") from None
+
+
+def _check_not_empty(trainer: Trainer, run: TrainingRun) -> None:
+    """Nothing left to train on after filtering is the user's to fix, named, not a library's error later."""
+    data = trainer.train_dataset
+    if data is None or len(data) > 0:
+        return
+    stats = run.data_stats
+    if stats.get("skipped_records") and not stats.get("records"):
+        raise SkillError(f"{run.dataset.path}: every record is malformed ({stats['skipped_records']} skipped), "
+                         f"e.g. {(stats.get('skipped_examples') or ['?'])[0]}", hint="fix the file")
+    if run.dataset.kind == "pretrain":  # packed: the text is cut into sequences of exactly seq_len tokens
+        raise SkillError(f"{run.dataset.path} holds too little text for one sequence of max_seq_len={run.seq_len} "
+                         "tokens", hint=f"`--set max_seq_len=` less than {run.seq_len}, or give more text")
+    raise SkillError(f"no training examples are left from {run.dataset.path}: every one is longer than "
+                     f"max_seq_len={run.seq_len} tokens, or empty",
+                     hint=f"`--set max_seq_len=` more than {run.seq_len}, or use shorter examples")
 
 
 def _resolve_data(kind: str, ctx: StageContext) -> tuple[DatasetSpec, str]:
@@ -215,8 +246,11 @@ def _use_our_progress_bar(trainer: Trainer) -> None:
     trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
 
 
-def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str) -> None:
-    """Save model, tokenizer and generation config to a temporary folder, then swap it into place."""
+def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, stage: str | None = None) -> None:
+    """Save model, tokenizer and generation config to a temporary folder, then swap it into place.
+
+    The folder gets a marker naming `stage` (default: the folder's name): a later run of that stage may
+    replace it, and nothing else (minillm_core.outputs)."""
     staging = output.with_name(f".{output.name}.saving")
     shutil.rmtree(staging, ignore_errors=True)
     model = trainer.model
@@ -228,6 +262,7 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str) -> 
                                             else tokenizer.eos_token_id)
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
+    write_marker(staging, stage or output.name)
     old = output.with_name(f".{output.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if output.exists():
@@ -237,7 +272,7 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str) -> 
 
 
 def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output: Path,
-                  checkpoint: Path | None, tracked: dict[str, str]) -> StageResult:
+                  checkpoint: Path | None, tracked: dict[str, str], name: str | None = None) -> StageResult:
     ctx = run.ctx
     history = [entry for entry in trainer.state.log_history if "loss" in entry]
     tokens = trainer.state.num_input_tokens_seen
@@ -266,7 +301,8 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         summary += f", resumed from step {metrics['resumed_from_step']}"
     if metrics.get("skipped_records"):
         summary += f", {metrics['skipped_records']} malformed records skipped"
-    artifacts = [os.path.relpath(output, ctx.workdir), f"logs/{stage}.jsonl", f"logs/{stage}_samples.jsonl"]
+    name = name or stage
+    artifacts = [os.path.relpath(output, ctx.workdir), f"logs/{name}.jsonl", f"logs/{name}_samples.jsonl"]
     return StageResult(summary, metrics=metrics, artifacts=artifacts)
 
 

@@ -105,6 +105,9 @@ def test_dry_run_prints_plan_and_runs_nothing(tmp_path):
 def test_init_replaces_the_required_model(tmp_path):
     model = tmp_path / "my-model"
     model.mkdir()
+    not_a_model = invoke("run", "dpo", "--workdir", str(tmp_path), "--dry-run", "--set", f"init={model}")
+    assert not_a_model.exit_code == 3 and f"{model} is not a model folder (it has no config.json)" in not_a_model.stdout
+    (model / "config.json").write_text("{}")
     result = invoke("run", "dpo", "--workdir", str(tmp_path), "--dry-run", "--set", f"init={model}")
     assert result.exit_code == 0 and f"found {model}" in result.stdout
     missing = invoke("run", "dpo", "--workdir", str(tmp_path), "--dry-run", "--set", "init=./absent")

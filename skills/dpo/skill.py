@@ -6,12 +6,13 @@ from pathlib import Path
 
 from minillm_core.hookspecs import hookimpl
 from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, training_options
+from minillm_core.options import Option, greater_than, training_options
 
 METHOD = TrainingMethod(kind="dpo", trainer="minillm_core.stages.dpo:build_trainer", default_init="out/sft",
                         tracked={"rewards/accuracies": "reward_accuracy"})
 OPTIONS = training_options(dataset="embedded-dpo", lr=2e-4)  # suits tiny + embedded, like pretrain's
-OPTIONS["beta"] = Option("beta", float, 0.1, "DPO temperature: how far the model may move from the reference")
+OPTIONS["beta"] = Option("beta", float, 0.1, "DPO temperature: how far the model may move from the reference",
+                         valid=greater_than(0))
 OPTIONS["loss_type"] = Option("loss_type", str, "sigmoid,sft", "TRL DPO loss terms, comma-separated: sigmoid "
                               "(DPO), sft (likelihood of the chosen answers), ipo, sigmoid_norm, ...")
 OPTIONS["loss_weights"] = Option("loss_weights", str, None, "one weight per loss_type term, e.g. 1,1 (default: 1 each)")
