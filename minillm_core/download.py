@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from minillm_core.data.registry import DatasetSpec, RegistryError, load_registry, registry_paths
-from minillm_core.hub import hub_endpoint, probe_hub
+from minillm_core.hub import hub_endpoint, probe_hub, public_endpoint
+from minillm_core.redact import redact, redact_all
 from minillm_core.skill import SkillError, StageResult
 
 SOURCES = ("auto", "hub", "modelscope")
@@ -239,10 +240,10 @@ def _hub_metadata(spec: DatasetSpec):
     try:
         return get_hf_file_metadata(url, timeout=_METADATA_TIMEOUT_S, endpoint=endpoint)
     except (RemoteEntryNotFoundError, RepositoryNotFoundError) as exc:
-        raise SkillError(f"dataset '{spec.name}': {file} is not in the hub dataset {repo} ({endpoint})",
+        raise SkillError(f"dataset '{spec.name}': {file} is not in the hub dataset {repo} ({public_endpoint()})",
                          hint=f"check the hub entry of '{spec.name}' in {spec.registry}") from exc
     except (httpx2.HTTPError, OSError) as exc:
-        raise SkillError(f"dataset '{spec.name}': could not ask {endpoint} about {file}: {exc}",
+        raise SkillError(f"dataset '{spec.name}': could not ask {public_endpoint()} about {file}: {redact(str(exc))}",
                          hint="run the same command again; if HF_ENDPOINT is set, check that it is a hub "
                               "mirror") from exc
 
@@ -271,7 +272,7 @@ def _http_download(url: str, partial: Path, size: int | None, spec: DatasetSpec)
     if have:
         log.info("resuming %s at %s of %s", spec.path.name, _human(have), _human(size))
     else:
-        log.info("downloading %s (%s) from %s", spec.path.name, _human(size), hub_endpoint())
+        log.info("downloading %s (%s) from %s", spec.path.name, _human(size), public_endpoint())
     try:
         with open(partial, "ab") as out:  # huggingface_hub's progress bar goes to stderr
             http_get(url, out, resume_size=have, expected_size=size, displayed_filename=spec.path.name)
@@ -279,7 +280,7 @@ def _http_download(url: str, partial: Path, size: int | None, spec: DatasetSpec)
         got = partial.stat().st_size if partial.exists() else 0
         if size is None or got < size:
             raise SkillError(f"dataset '{spec.name}': the download of {spec.path.name} stopped at {_human(got)} "
-                             f"of {_human(size)}: {exc}",
+                             f"of {_human(size)}: {redact(str(exc))}",
                              hint=f"run `minillm-skill run download-data --set dataset={spec.name}` again: "
                                   f"it resumes where it stopped") from exc
         # More bytes than expected: the verification below names the problem and deletes the file.
@@ -308,7 +309,7 @@ def _fetch_modelscope(spec: DatasetSpec, workdir: Path) -> Outcome:
         fetched = Path(dataset_file_download(repo, spec.hub["file"], local_dir=str(staging)))
     except Exception as exc:  # modelscope raises many kinds; all mean the same thing here
         raise SkillError(f"dataset '{spec.name}': ModelScope could not download {spec.hub['file']} from {repo}: "
-                         f"{exc}", hint="run the same command again, or `--set source=hub`") from exc
+                         f"{redact(str(exc))}", hint="run the same command again, or `--set source=hub`") from exc
     expected = Expected(spec.hub.get("sha256"), spec.hub.get("size"))
     outcome = _verified(spec, fetched, expected, workdir, "downloaded", fetched.stat().st_size)
     spec.path.parent.mkdir(parents=True, exist_ok=True)
@@ -374,7 +375,7 @@ def _record(workdir: Path, spec: DatasetSpec, outcome: Outcome, source: str, rea
     path = Path(workdir) / NOTE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(note, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.write_text(json.dumps(redact_all(note), indent=1, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
 
 
@@ -389,7 +390,7 @@ def _result(outcomes: dict[str, Outcome], source: str, reason: str | None, secon
     if source == "embedded" and not replacements and any(o.state == "unverified" for o in on_disk):
         metrics["source"] = "local"  # the hub was unreachable, but nothing needed replacing
     if source == "hub":
-        metrics["endpoint"] = hub_endpoint()
+        metrics["endpoint"] = public_endpoint()
     if reason:
         metrics["reason"] = reason
     if replacements:
