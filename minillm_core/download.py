@@ -9,6 +9,9 @@ the partial file under a stable name, `<workdir>/dataset/.cache/huggingface/down
 A file moves to `<workdir>/dataset/<file>` only once its size and sha256 match (the registry's when it
 gives them, else the hub's size and LFS sha256), so training never reads a bad one.
 
+An entry whose registry pins no sha256 is trusted to the hub (or mirror) for its own checksums: such a
+download is recorded as unpinned, with a warning, and `require_pins` refuses it before anything is fetched.
+
 Each run records what it did in `<workdir>/dataset/downloads.json`: the verified files (a re-run then
 needs neither the network nor a re-hash) and the datasets that fell back to embedded data, which the
 training stages read through `dataset_for_training`.
@@ -50,6 +53,7 @@ class Outcome:
     verified: str | None = None  # what the file was checked against: "sha256", "size" or None
     bytes: int = 0  # fetched by this run
     replaced_by: str | None = None  # for a fallback: the registry name trained on instead
+    pinned: bool | None = None  # hub files: whether the registry pins its sha256 (else the hub's word is taken)
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def parse_names(value: str | None) -> list[str]:
     return names or [EMBEDDED]
 
 
-def download_data(names: list[str], source: str, workdir: Path, force: bool = False) -> StageResult:
+def download_data(names: list[str], source: str, workdir: Path, force: bool = False,
+                  require_pins: bool = False) -> StageResult:
     """Make the named registry datasets present in `workdir/dataset/`, verified; see skills/download-data/SKILL.md."""
     started = time.monotonic()
     if source not in SOURCES:
@@ -72,6 +77,8 @@ def download_data(names: list[str], source: str, workdir: Path, force: bool = Fa
                          hint="`--set source=auto` (the default), `hub` or `modelscope`")
     workdir = Path(workdir)
     specs = _requested(names, workdir)
+    if require_pins:
+        _refuse_unpinned(specs)
     note = read_note(workdir)
     outcomes: dict[str, Outcome] = {}
     todo: list[DatasetSpec] = []
@@ -154,6 +161,28 @@ def _requested(names: list[str], workdir: Path) -> list[DatasetSpec]:
     return [registry[name] for name in dict.fromkeys(names) if name != EMBEDDED]
 
 
+def _pinned(spec: DatasetSpec) -> bool:
+    return bool(spec.hub and spec.hub.get("sha256"))
+
+
+def _refuse_unpinned(specs: list[DatasetSpec]) -> None:
+    unpinned = [spec for spec in specs if spec.hub is not None and not _pinned(spec)]
+    if unpinned:
+        names = ", ".join(repr(spec.name) for spec in unpinned)
+        registries = ", ".join(sorted({str(spec.registry) for spec in unpinned}))
+        raise SkillError(f"require_pins is set, but the registry pins no sha256 for {names}: the only check would "
+                         f"be the hub's (or mirror's) own word about its files; nothing was downloaded",
+                         hint=f"add `sha256:` and `size:` to the `hub:` of each entry in {registries} (e.g. from a "
+                              f"copy you trust: `sha256sum FILE`), or run without `--set require_pins=true`")
+
+
+def _warn_unpinned(spec: DatasetSpec, source: str) -> None:
+    if not _pinned(spec):
+        log.warning("dataset '%s' pins no sha256 in %s: %s is trusted for its own checksums, and the download is "
+                    "recorded as unpinned (`--set require_pins=true` refuses such entries)", spec.name, spec.registry,
+                    public_endpoint() if source == "hub" else "ModelScope")
+
+
 def _shipped(spec: DatasetSpec, workdir: Path) -> Outcome:
     if not spec.path.exists():
         raise SkillError(f"dataset '{spec.name}' has no hub source and its file {spec.path} is missing",
@@ -172,7 +201,8 @@ def _recorded(spec: DatasetSpec, note: dict[str, Any], workdir: Path) -> Outcome
         return None
     if spec.hub.get("sha256") not in (None, record.get("sha256")) or spec.hub.get("size") not in (None, stat.st_size):
         return None  # the registry entry changed since: check again
-    return Outcome("present", record["file"], record["size"], record.get("sha256"), record.get("verified"))
+    return Outcome("present", record["file"], record["size"], record.get("sha256"), record.get("verified"),
+                   pinned=_pinned(spec))
 
 
 def _choose_source(source: str) -> tuple[str, str | None]:
@@ -206,6 +236,7 @@ def _fall_back(spec: DatasetSpec, workdir: Path) -> Outcome:
 
 
 def _fetch_hub(spec: DatasetSpec, workdir: Path) -> Outcome:
+    _warn_unpinned(spec, "hub")
     meta = _hub_metadata(spec)
     hub_sha = meta.etag if meta.etag and _SHA256.match(meta.etag) else None  # LFS files: the etag is the sha256
     expected = Expected(spec.hub.get("sha256") or hub_sha, spec.hub.get("size") or meta.size)
@@ -302,6 +333,7 @@ def _require_modelscope() -> None:
 def _fetch_modelscope(spec: DatasetSpec, workdir: Path) -> Outcome:
     from modelscope.hub.file_download import dataset_file_download
 
+    _warn_unpinned(spec, "modelscope")
     repo = _repo(spec, "modelscope")
     staging = Path(workdir) / "dataset" / ".cache" / "modelscope"  # verified there, then moved in place
     log.info("downloading %s from ModelScope (%s)", spec.hub["file"], repo)
@@ -355,7 +387,7 @@ def _outcome(spec: DatasetSpec, workdir: Path, state: str, digest: str | None, e
              size: int | None = None) -> Outcome:
     verified = "sha256" if expected.sha256 else "size" if expected.size is not None else None
     size = spec.path.stat().st_size if size is None else size
-    return Outcome(state, _relative(spec.path, workdir), size, digest, verified, bytes=fetched)
+    return Outcome(state, _relative(spec.path, workdir), size, digest, verified, bytes=fetched, pinned=_pinned(spec))
 
 
 def _record(workdir: Path, spec: DatasetSpec, outcome: Outcome, source: str, reason: str | None) -> None:
@@ -368,7 +400,8 @@ def _record(workdir: Path, spec: DatasetSpec, outcome: Outcome, source: str, rea
     elif outcome.sha256:
         fallbacks.pop(spec.name, None)
         files[spec.name] = {"file": outcome.file, "size": outcome.size, "sha256": outcome.sha256,
-                            "verified": outcome.verified, "mtime_ns": spec.path.stat().st_mtime_ns,
+                            "verified": outcome.verified, "pinned": outcome.pinned,
+                            "mtime_ns": spec.path.stat().st_mtime_ns,
                             "source": source, "repo": _repo(spec, source), "at": time.time()}
     else:
         return
@@ -395,9 +428,13 @@ def _result(outcomes: dict[str, Outcome], source: str, reason: str | None, secon
         metrics["reason"] = reason
     if replacements:
         metrics["replacements"] = replacements
-    return StageResult(_summary(outcomes, replacements, reason, fetched, total, seconds), metrics,
-                       [o.file for o in on_disk],
-                       _details(outcomes))
+    unpinned = sorted(name for name, o in outcomes.items() if o.pinned is False)
+    if unpinned:
+        metrics["unpinned"] = unpinned
+    summary = _summary(outcomes, replacements, reason, fetched, total, seconds)
+    if unpinned:
+        summary += f"; unpinned (the registry has no sha256; the hub's own was trusted): {', '.join(unpinned)}"
+    return StageResult(summary, metrics, [o.file for o in on_disk], _details(outcomes))
 
 
 def _summary(outcomes: dict[str, Outcome], replacements: dict[str, str], reason: str | None,
@@ -419,8 +456,8 @@ def _summary(outcomes: dict[str, Outcome], replacements: dict[str, str], reason:
 def _details(outcomes: dict[str, Outcome]) -> str:
     if not outcomes:
         return ""
-    rows = [f"| {name} | {o.state} | {o.file or o.replaced_by} | {_human(o.size)} | {o.verified or '-'} |"
-            for name, o in outcomes.items()]
+    rows = [f"| {name} | {o.state} | {o.file or o.replaced_by} | {_human(o.size)} | {o.verified or '-'}"
+            f"{' (unpinned)' if o.pinned is False else ''} |" for name, o in outcomes.items()]
     return "\n".join(["| dataset | state | file (or replacement) | size | verified |", "|---|---|---|---|---|",
                       *rows])
 

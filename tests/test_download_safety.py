@@ -1,4 +1,5 @@
-"""download-data cannot be led outside dataset/, and hub credentials never reach a file or the output."""
+"""download-data cannot be led outside dataset/, hub credentials never reach a file or the output, and a file
+whose sha256 the registry does not pin is recorded as unpinned (or refused, with require_pins)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,36 @@ def test_credentials_in_hf_endpoint_reach_no_file_and_no_output(hub, workdir, mo
     assert (workdir / "reports" / "latest.json").is_file()  # the reports were written, and checked above
     if expected == "ok":
         assert (workdir / "dataset" / "downloads.json").is_file() and (workdir / "out" / ".stamps").is_dir()
+
+
+def test_an_unpinned_download_is_recorded_as_such_with_a_warning(hub, workdir):  # noqa: F811
+    sha = hub.add(REPO, FILE, CONTENT)
+    register(workdir)  # no sha256, no size: as the shipped MiniMind entries
+    result = run_cli(workdir, f"dataset={NAME}")
+    assert result.exit_code == 0, result.output
+    stage = json.loads(result.stdout)["stages"][0]
+    assert stage["metrics"]["unpinned"] == [NAME]
+    assert stage["metrics"]["datasets"][NAME]["pinned"] is False
+    assert f"unpinned (the registry has no sha256; the hub's own was trusted): {NAME}" in stage["summary"]
+    assert f"dataset '{NAME}' pins no sha256" in result.stderr and "require_pins" in result.stderr
+    note = json.loads((workdir / "dataset" / "downloads.json").read_text())
+    assert note["files"][NAME]["pinned"] is False and note["files"][NAME]["sha256"] == sha
+
+
+def test_require_pins_refuses_unpinned_entries_before_fetching(hub, workdir):  # noqa: F811
+    hub.add(REPO, FILE, CONTENT)
+    register(workdir)
+    result = run_cli(workdir, f"dataset={NAME}", "require_pins=true")
+    assert result.exit_code == 1
+    stage = json.loads(result.stdout)["stages"][0]
+    assert f"the registry pins no sha256 for '{NAME}'" in stage["error"] and "sha256:" in stage["hint"]
+    assert hub.requests == [] and not (workdir / "dataset" / FILE).exists()
+
+
+def test_require_pins_accepts_pinned_entries(hub, workdir):  # noqa: F811
+    sha = hub.add(REPO, FILE, CONTENT)
+    register(workdir, sha256=sha, size=len(CONTENT))
+    result = run_cli(workdir, f"dataset={NAME}", "require_pins=true")
+    assert result.exit_code == 0, result.output
+    stage = json.loads(result.stdout)["stages"][0]
+    assert "unpinned" not in stage["metrics"] and stage["metrics"]["datasets"][NAME]["pinned"] is True
