@@ -101,8 +101,8 @@ def is_right(item: AnswerItem, answer: str) -> bool:
 
 
 def _contains(text: str, expected: str) -> bool:
-    if expected.isascii():  # whole words: "4" is not in "14", "MiniLLM" is not in "minillm-skill"; in "是MiniLLM，" it is
-        return re.search(rf"(?<![A-Za-z0-9-]){re.escape(expected)}(?![A-Za-z0-9-])", text) is not None
+    if expected.isascii():  # whole words: "4" is not in "14" nor "MiniLLM" in "minillm-skill", but in "是MiniLLM，"
+        return re.search(rf"(?<![\w-]){re.escape(expected)}(?![\w-])", text, re.ASCII) is not None
     return expected in text
 
 

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +21,7 @@ from minillm_core.distributed import is_main_process
 from minillm_core.options import OptionError
 from minillm_core.plugins import UnknownSkill, get_host
 from minillm_core.runner import Plan, make_plan, run_plan
+from minillm_core.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION = 0, 1, 2, 3
 
@@ -31,12 +29,17 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION = 0, 1, 2, 3
 @click.group()
 @click.version_option(__version__, prog_name="minillm-skill")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
-def cli(quiet: bool) -> None:
+@click.option("--hook-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Longest a plugin hook may take before it is reported and skipped "
+                   "(default 30, or MINILLM_HOOK_TIMEOUT; 0: no limit).")
+def cli(quiet: bool, hook_timeout: float | None) -> None:
     """Train a small language model from scratch, end to end, through agent skills.
 
     Start with `minillm-skill run bot-start`; `minillm-skill list` shows every skill.
     """
     _setup_logging(logging.WARNING if quiet or not is_main_process() else logging.INFO)
+    if hook_timeout is not None:
+        get_host().hook_timeout = hook_timeout
 
 
 def _setup_logging(level: int) -> None:
@@ -141,30 +144,6 @@ def _unexpected(name: str, exc: Exception, as_json: bool, debug: bool) -> NoRetu
         _emit_json({"skill": name, "status": "failed", "error": error, "hint": hint, "stages": []})
     click.echo(f"Error: {error}\nTo fix: {hint}", err=True)
     sys.exit(EXIT_FAILED)
-
-
-@contextmanager
-def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
-    """Under --json, anything a library prints (even from C or a subprocess) goes to stderr."""
-    if not enabled:
-        yield
-        return
-    sys.stdout.flush()
-    try:
-        real_fd = sys.stdout.fileno() == 1
-    except (AttributeError, OSError, ValueError):  # click's test runner: no real file descriptor
-        real_fd = False
-    saved = os.dup(1) if real_fd else None
-    if saved is not None:
-        os.dup2(2, 1)
-    try:
-        with redirect_stdout(sys.stderr):
-            yield
-    finally:
-        if saved is not None:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def _describe_plan(plan: Plan) -> str:

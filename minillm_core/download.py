@@ -9,6 +9,9 @@ the partial file under a stable name, `<workdir>/dataset/.cache/huggingface/down
 A file moves to `<workdir>/dataset/<file>` only once its size and sha256 match (the registry's when it
 gives them, else the hub's size and LFS sha256), so training never reads a bad one.
 
+An entry whose registry pins no sha256 is trusted to the hub (or mirror) for its own checksums: such a
+download is recorded as unpinned, with a warning, and `require_pins` refuses it before anything is fetched.
+
 Each run records what it did in `<workdir>/dataset/downloads.json`: the verified files (a re-run then
 needs neither the network nor a re-hash) and the datasets that fell back to embedded data, which the
 training stages read through `dataset_for_training`.
@@ -27,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from minillm_core.data.registry import DatasetSpec, RegistryError, load_registry, registry_paths
-from minillm_core.hub import hub_endpoint, probe_hub
+from minillm_core.hub import hub_endpoint, probe_hub, public_endpoint
+from minillm_core.redact import redact, redact_all
 from minillm_core.skill import SkillError, StageResult
 
 SOURCES = ("auto", "hub", "modelscope")
@@ -49,6 +53,7 @@ class Outcome:
     verified: str | None = None  # what the file was checked against: "sha256", "size" or None
     bytes: int = 0  # fetched by this run
     replaced_by: str | None = None  # for a fallback: the registry name trained on instead
+    pinned: bool | None = None  # hub files: whether the registry pins its sha256 (else the hub's word is taken)
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,8 @@ def parse_names(value: str | None) -> list[str]:
     return names or [EMBEDDED]
 
 
-def download_data(names: list[str], source: str, workdir: Path, force: bool = False) -> StageResult:
+def download_data(names: list[str], source: str, workdir: Path, force: bool = False,
+                  require_pins: bool = False) -> StageResult:
     """Make the named registry datasets present in `workdir/dataset/`, verified; see skills/download-data/SKILL.md."""
     started = time.monotonic()
     if source not in SOURCES:
@@ -71,6 +77,8 @@ def download_data(names: list[str], source: str, workdir: Path, force: bool = Fa
                          hint="`--set source=auto` (the default), `hub` or `modelscope`")
     workdir = Path(workdir)
     specs = _requested(names, workdir)
+    if require_pins:
+        _refuse_unpinned(specs)
     note = read_note(workdir)
     outcomes: dict[str, Outcome] = {}
     todo: list[DatasetSpec] = []
@@ -153,6 +161,28 @@ def _requested(names: list[str], workdir: Path) -> list[DatasetSpec]:
     return [registry[name] for name in dict.fromkeys(names) if name != EMBEDDED]
 
 
+def _pinned(spec: DatasetSpec) -> bool:
+    return bool(spec.hub and spec.hub.get("sha256"))
+
+
+def _refuse_unpinned(specs: list[DatasetSpec]) -> None:
+    unpinned = [spec for spec in specs if spec.hub is not None and not _pinned(spec)]
+    if unpinned:
+        names = ", ".join(repr(spec.name) for spec in unpinned)
+        registries = ", ".join(sorted({str(spec.registry) for spec in unpinned}))
+        raise SkillError(f"require_pins is set, but the registry pins no sha256 for {names}: the only check would "
+                         f"be the hub's (or mirror's) own word about its files; nothing was downloaded",
+                         hint=f"add `sha256:` and `size:` to the `hub:` of each entry in {registries} (e.g. from a "
+                              f"copy you trust: `sha256sum FILE`), or run without `--set require_pins=true`")
+
+
+def _warn_unpinned(spec: DatasetSpec, source: str) -> None:
+    if not _pinned(spec):
+        log.warning("dataset '%s' pins no sha256 in %s: %s is trusted for its own checksums, and the download is "
+                    "recorded as unpinned (`--set require_pins=true` refuses such entries)", spec.name, spec.registry,
+                    public_endpoint() if source == "hub" else "ModelScope")
+
+
 def _shipped(spec: DatasetSpec, workdir: Path) -> Outcome:
     if not spec.path.exists():
         raise SkillError(f"dataset '{spec.name}' has no hub source and its file {spec.path} is missing",
@@ -171,7 +201,8 @@ def _recorded(spec: DatasetSpec, note: dict[str, Any], workdir: Path) -> Outcome
         return None
     if spec.hub.get("sha256") not in (None, record.get("sha256")) or spec.hub.get("size") not in (None, stat.st_size):
         return None  # the registry entry changed since: check again
-    return Outcome("present", record["file"], record["size"], record.get("sha256"), record.get("verified"))
+    return Outcome("present", record["file"], record["size"], record.get("sha256"), record.get("verified"),
+                   pinned=_pinned(spec))
 
 
 def _choose_source(source: str) -> tuple[str, str | None]:
@@ -205,6 +236,7 @@ def _fall_back(spec: DatasetSpec, workdir: Path) -> Outcome:
 
 
 def _fetch_hub(spec: DatasetSpec, workdir: Path) -> Outcome:
+    _warn_unpinned(spec, "hub")
     meta = _hub_metadata(spec)
     hub_sha = meta.etag if meta.etag and _SHA256.match(meta.etag) else None  # LFS files: the etag is the sha256
     expected = Expected(spec.hub.get("sha256") or hub_sha, spec.hub.get("size") or meta.size)
@@ -239,10 +271,10 @@ def _hub_metadata(spec: DatasetSpec):
     try:
         return get_hf_file_metadata(url, timeout=_METADATA_TIMEOUT_S, endpoint=endpoint)
     except (RemoteEntryNotFoundError, RepositoryNotFoundError) as exc:
-        raise SkillError(f"dataset '{spec.name}': {file} is not in the hub dataset {repo} ({endpoint})",
+        raise SkillError(f"dataset '{spec.name}': {file} is not in the hub dataset {repo} ({public_endpoint()})",
                          hint=f"check the hub entry of '{spec.name}' in {spec.registry}") from exc
     except (httpx2.HTTPError, OSError) as exc:
-        raise SkillError(f"dataset '{spec.name}': could not ask {endpoint} about {file}: {exc}",
+        raise SkillError(f"dataset '{spec.name}': could not ask {public_endpoint()} about {file}: {redact(str(exc))}",
                          hint="run the same command again; if HF_ENDPOINT is set, check that it is a hub "
                               "mirror") from exc
 
@@ -271,7 +303,7 @@ def _http_download(url: str, partial: Path, size: int | None, spec: DatasetSpec)
     if have:
         log.info("resuming %s at %s of %s", spec.path.name, _human(have), _human(size))
     else:
-        log.info("downloading %s (%s) from %s", spec.path.name, _human(size), hub_endpoint())
+        log.info("downloading %s (%s) from %s", spec.path.name, _human(size), public_endpoint())
     try:
         with open(partial, "ab") as out:  # huggingface_hub's progress bar goes to stderr
             http_get(url, out, resume_size=have, expected_size=size, displayed_filename=spec.path.name)
@@ -279,7 +311,7 @@ def _http_download(url: str, partial: Path, size: int | None, spec: DatasetSpec)
         got = partial.stat().st_size if partial.exists() else 0
         if size is None or got < size:
             raise SkillError(f"dataset '{spec.name}': the download of {spec.path.name} stopped at {_human(got)} "
-                             f"of {_human(size)}: {exc}",
+                             f"of {_human(size)}: {redact(str(exc))}",
                              hint=f"run `minillm-skill run download-data --set dataset={spec.name}` again: "
                                   f"it resumes where it stopped") from exc
         # More bytes than expected: the verification below names the problem and deletes the file.
@@ -301,6 +333,7 @@ def _require_modelscope() -> None:
 def _fetch_modelscope(spec: DatasetSpec, workdir: Path) -> Outcome:
     from modelscope.hub.file_download import dataset_file_download
 
+    _warn_unpinned(spec, "modelscope")
     repo = _repo(spec, "modelscope")
     staging = Path(workdir) / "dataset" / ".cache" / "modelscope"  # verified there, then moved in place
     log.info("downloading %s from ModelScope (%s)", spec.hub["file"], repo)
@@ -308,7 +341,7 @@ def _fetch_modelscope(spec: DatasetSpec, workdir: Path) -> Outcome:
         fetched = Path(dataset_file_download(repo, spec.hub["file"], local_dir=str(staging)))
     except Exception as exc:  # modelscope raises many kinds; all mean the same thing here
         raise SkillError(f"dataset '{spec.name}': ModelScope could not download {spec.hub['file']} from {repo}: "
-                         f"{exc}", hint="run the same command again, or `--set source=hub`") from exc
+                         f"{redact(str(exc))}", hint="run the same command again, or `--set source=hub`") from exc
     expected = Expected(spec.hub.get("sha256"), spec.hub.get("size"))
     outcome = _verified(spec, fetched, expected, workdir, "downloaded", fetched.stat().st_size)
     spec.path.parent.mkdir(parents=True, exist_ok=True)
@@ -354,7 +387,7 @@ def _outcome(spec: DatasetSpec, workdir: Path, state: str, digest: str | None, e
              size: int | None = None) -> Outcome:
     verified = "sha256" if expected.sha256 else "size" if expected.size is not None else None
     size = spec.path.stat().st_size if size is None else size
-    return Outcome(state, _relative(spec.path, workdir), size, digest, verified, bytes=fetched)
+    return Outcome(state, _relative(spec.path, workdir), size, digest, verified, bytes=fetched, pinned=_pinned(spec))
 
 
 def _record(workdir: Path, spec: DatasetSpec, outcome: Outcome, source: str, reason: str | None) -> None:
@@ -367,14 +400,15 @@ def _record(workdir: Path, spec: DatasetSpec, outcome: Outcome, source: str, rea
     elif outcome.sha256:
         fallbacks.pop(spec.name, None)
         files[spec.name] = {"file": outcome.file, "size": outcome.size, "sha256": outcome.sha256,
-                            "verified": outcome.verified, "mtime_ns": spec.path.stat().st_mtime_ns,
+                            "verified": outcome.verified, "pinned": outcome.pinned,
+                            "mtime_ns": spec.path.stat().st_mtime_ns,
                             "source": source, "repo": _repo(spec, source), "at": time.time()}
     else:
         return
     path = Path(workdir) / NOTE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(note, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.write_text(json.dumps(redact_all(note), indent=1, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
 
 
@@ -389,14 +423,18 @@ def _result(outcomes: dict[str, Outcome], source: str, reason: str | None, secon
     if source == "embedded" and not replacements and any(o.state == "unverified" for o in on_disk):
         metrics["source"] = "local"  # the hub was unreachable, but nothing needed replacing
     if source == "hub":
-        metrics["endpoint"] = hub_endpoint()
+        metrics["endpoint"] = public_endpoint()
     if reason:
         metrics["reason"] = reason
     if replacements:
         metrics["replacements"] = replacements
-    return StageResult(_summary(outcomes, replacements, reason, fetched, total, seconds), metrics,
-                       [o.file for o in on_disk],
-                       _details(outcomes))
+    unpinned = sorted(name for name, o in outcomes.items() if o.pinned is False)
+    if unpinned:
+        metrics["unpinned"] = unpinned
+    summary = _summary(outcomes, replacements, reason, fetched, total, seconds)
+    if unpinned:
+        summary += f"; unpinned (the registry has no sha256; the hub's own was trusted): {', '.join(unpinned)}"
+    return StageResult(summary, metrics, [o.file for o in on_disk], _details(outcomes))
 
 
 def _summary(outcomes: dict[str, Outcome], replacements: dict[str, str], reason: str | None,
@@ -418,8 +456,8 @@ def _summary(outcomes: dict[str, Outcome], replacements: dict[str, str], reason:
 def _details(outcomes: dict[str, Outcome]) -> str:
     if not outcomes:
         return ""
-    rows = [f"| {name} | {o.state} | {o.file or o.replaced_by} | {_human(o.size)} | {o.verified or '-'} |"
-            for name, o in outcomes.items()]
+    rows = [f"| {name} | {o.state} | {o.file or o.replaced_by} | {_human(o.size)} | {o.verified or '-'}"
+            f"{' (unpinned)' if o.pinned is False else ''} |" for name, o in outcomes.items()]
     return "\n".join(["| dataset | state | file (or replacement) | size | verified |", "|---|---|---|---|---|",
                       *rows])
 

@@ -236,17 +236,26 @@ def evaluate_model(path: Path, inputs: EvalInputs, untrained: bool = False) -> d
 def load_model(path: Path, untrained: bool = False):
     """(model, tokenizer) from a model folder, on the GPU when there is one, ready for inference.
 
-    `untrained`: the folder's architecture with fresh weights (seeded), not the folder's weights."""
+    `untrained`: the folder's architecture with fresh weights (seeded), not the folder's weights.
+    Weights load from safetensors only: a pickled `.bin` can run code when it is loaded, so it is refused."""
+    folder = Path(path)
+    if not untrained and folder.is_dir() and not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")):
+        raise SkillError(f"the model in {folder} has only pickled .bin weights, and eval loads safetensors only "
+                         f"(a .bin file can run code when it is loaded)",
+                         hint=f"if you trust that file, convert it once: `python -c \"from transformers import "
+                              f"AutoModelForCausalLM as M; M.from_pretrained('{folder}', use_safetensors=False)"
+                              f".save_pretrained('{folder}')\"` writes model.safetensors beside it")
     try:
         tokenizer = load_tokenizer(path)
-        # Never trust_remote_code: only stock transformers architectures.
+        # Never trust_remote_code: only stock transformers architectures; never pickled weights.
         if untrained:
             config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(UNTRAINED_SEED)
                 model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         else:
-            model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, dtype=torch.float32)
+            model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, use_safetensors=True,
+                                                         dtype=torch.float32)
     except (OSError, ValueError) as exc:
         raise SkillError(f"cannot load the model in {path}: {exc}",
                          hint="give a folder written by pretrain, sft or dpo (a Hugging Face model folder)") from exc

@@ -6,14 +6,21 @@ import, whose hook raises, or that registers a clashing or invalid skill is reco
 `PluginProblem` (shown by `minillm-skill plugins` and in run reports) and every other skill keeps
 working.
 
+Plugin code is contained (minillm_core.contained): imports and hooks run with stdout routed to stderr
+(stdout belongs to the command, and to `--json`); any exception they raise, SystemExit included, is a
+problem of that plugin; each hook call has a time limit; a `@hookimpl` whose name is no hook (a typo
+such as `register_skillz`) is reported. Only KeyboardInterrupt (the user's Ctrl-C) goes through.
+
 Environment:
     MINILLM_LOAD_PLUGINS    comma-separated entry-point or distribution names to load; empty loads none.
                             Unset loads all. Built-in skills always load.
     MINILLM_STRICT_PLUGINS  "1" makes plugin errors fatal (raise), for plugin authors debugging.
+    MINILLM_HOOK_TIMEOUT    seconds one hook call may take (default 30; 0: no limit); `--hook-timeout`.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import re
@@ -27,8 +34,10 @@ from typing import Any
 import pluggy
 
 from minillm_core import hookspecs
+from minillm_core.contained import HookTimeout, call_contained, timeout_from_env
 from minillm_core.resources import skills_dir
 from minillm_core.skill import Skill
+from minillm_core.stdout_guard import stdout_to_stderr
 
 ENTRY_POINT_GROUP = "minillm_skill"
 LOAD_ENV = "MINILLM_LOAD_PLUGINS"
@@ -49,7 +58,7 @@ class UnknownSkill(KeyError):
 class PluginProblem:
     plugin: str
     error: str
-    when: str  # "import", "register_skills", "stage_finished", ...
+    when: str  # "import", "register", "register_skills", "stage_finished", ...
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -67,13 +76,14 @@ class PluginInfo:
 
 
 class PluginHost:
-    def __init__(self, load_entry_points: bool = True):
+    def __init__(self, load_entry_points: bool = True, hook_timeout: float | None = None):
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.problems: list[PluginProblem] = []
         self._info: dict[str, PluginInfo] = {}
         self._skills: dict[str, Skill] | None = None
         self._strict = os.environ.get(STRICT_ENV, "") not in ("", "0")
+        self.hook_timeout = timeout_from_env() if hook_timeout is None else hook_timeout  # seconds; 0: none
         self._register_builtins()
         if load_entry_points:
             self._load_entry_points()
@@ -84,16 +94,23 @@ class PluginHost:
                  version: str | None = None) -> None:
         """Register a plugin object or module (tests register plugins in-process this way)."""
         self.pm.register(plugin, name=name)
-        hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
-        self._info[name] = PluginInfo(name, distribution or name, version, hooks)
+        callers = self.pm.get_hookcallers(plugin) or []
+        self._info[name] = PluginInfo(name, distribution or name, version, sorted(c.name for c in callers))
         self._skills = None
+        for caller in callers:
+            if not caller.has_spec():  # pluggy accepts it silently (until check_pending); we say so
+                self._problem(name, _unknown_hook(caller.name), "register")
 
     def _register_builtins(self) -> None:
         for skill_py in sorted(skills_dir().glob("*/skill.py")):
             name = f"{BUILTIN}:{skill_py.parent.name}"
             try:
-                self.register(_import_file(skill_py), name, distribution=BUILTIN)
-            except Exception as exc:  # a broken built-in must not take the others down either
+                with stdout_to_stderr():
+                    module = _import_file(skill_py)
+                self.register(module, name, distribution=BUILTIN)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a broken built-in must not take the others down either
                 self._problem(name, exc, "import")
 
     def _load_entry_points(self) -> None:
@@ -108,21 +125,24 @@ class PluginHost:
     def _load_entry_point(self, ep: EntryPoint, dist: str) -> None:
         version = ep.dist.version if ep.dist else None
         try:
-            plugin = ep.load()
-        except Exception as exc:
+            with stdout_to_stderr():  # a print() at import must not spoil --json
+                plugin = ep.load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a plugin's sys.exit() must not end the CLI
             self._info[ep.name] = PluginInfo(ep.name, dist, version)
             self._problem(ep.name, exc, "import")
             return
         try:
             self.register(plugin, ep.name, distribution=dist, version=version)
-        except Exception as exc:  # e.g. a hookimpl whose name or arguments match no hookspec
+        except Exception as exc:  # e.g. a hookimpl whose arguments match no hookspec
             self._info[ep.name] = PluginInfo(ep.name, dist, version)
             self._problem(ep.name, exc, "register")
 
     def _problem(self, plugin: str, exc: BaseException | str, when: str) -> None:
         if self._strict and isinstance(exc, BaseException):
             raise exc
-        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        text = exc if isinstance(exc, str) else _describe(exc)
         self.problems.append(PluginProblem(plugin, text, when))
         if plugin in self._info:
             self._info[plugin].errors.append(f"{when}: {text}")
@@ -130,14 +150,24 @@ class PluginHost:
     # -- hooks ----------------------------------------------------------------------------------
 
     def call_each(self, hook: str, **kwargs: Any) -> list[Any]:
-        """Call every implementation of `hook` on its own, so one that raises spoils nothing else."""
+        """Call every implementation of `hook` on its own, so one that raises or hangs spoils nothing else."""
         results = []
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            try:
-                results.append(impl.function(*[kwargs[arg] for arg in impl.argnames]))
-            except Exception as exc:
-                self._problem(impl.plugin_name, exc, hook)
+            state, value = self._call(impl, hook, kwargs)
+            if state == "ok":
+                results.append(value)
         return results
+
+    def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: dict[str, Any]) -> tuple[str, Any]:
+        """("ok", its value) for one hook implementation; else ("raised" or "timed_out", None), the problem
+        recorded against its plugin: an exception (SystemExit included) or no answer within `hook_timeout` s."""
+        try:
+            return "ok", call_contained(impl.function, [kwargs[arg] for arg in impl.argnames], self.hook_timeout)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            self._problem(impl.plugin_name, exc, hook)
+            return ("timed_out" if isinstance(exc, HookTimeout) else "raised"), None
 
     @property
     def skills(self) -> dict[str, Skill]:
@@ -153,20 +183,21 @@ class PluginHost:
 
         for impl in self.pm.hook.register_formats.get_hookimpls():
             plugin = impl.plugin_name
+            added: list[tuple] = []  # added here once the hook is done: one that timed out adds nothing
 
-            def register(name: str, kind: str, convert, example=None, detect=None, _plugin: str = plugin) -> None:
+            def register(name: str, kind: str, convert, example=None, detect=None, _added=added) -> None:
+                _added.append((name, kind, convert, example, detect))
+
+            if self._call(impl, "register_formats", {"register": register})[0] == "timed_out":
+                continue
+            for name, kind, convert, example, detect in list(added):
                 try:
                     add_format(name, kind, convert, example, detect)
                 except ValueError as exc:  # a clash or a bad kind spoils this format only
-                    self._problem(_plugin, exc, "register_formats")
-                    return
-                if _plugin in self._info and f"{name} ({kind})" not in self._info[_plugin].formats:
-                    self._info[_plugin].formats.append(f"{name} ({kind})")
-
-            try:
-                impl.function(*[{"register": register}[arg] for arg in impl.argnames])
-            except Exception as exc:
-                self._problem(plugin, exc, "register_formats")
+                    self._problem(plugin, exc, "register_formats")
+                    continue
+                if plugin in self._info and f"{name} ({kind})" not in self._info[plugin].formats:
+                    self._info[plugin].formats.append(f"{name} ({kind})")
 
     def _collect_skills(self) -> dict[str, Skill]:
         skills: dict[str, Skill] = {}
@@ -177,11 +208,9 @@ class PluginHost:
             plugin = impl.plugin_name
             source = self._info[plugin].distribution if plugin in self._info else plugin
             added: list[Skill] = []
-            try:
-                impl.function(*[{"register": added.append}[arg] for arg in impl.argnames])
-            except Exception as exc:
-                self._problem(plugin, exc, "register_skills")
-            for skill in added:
+            if self._call(impl, "register_skills", {"register": added.append})[0] == "timed_out":
+                continue  # it may still be registering: take nothing from it
+            for skill in list(added):
                 self._add_skill(skills, skill, plugin, source)
         return skills
 
@@ -215,6 +244,19 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r}); the CLI goes on without it"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _unknown_hook(name: str) -> str:
+    hooks = sorted(n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), hookspecs.PROJECT + "_spec"))
+    close = difflib.get_close_matches(name, hooks, n=1)
+    guess = f"did you mean {close[0]}? " if close else ""
+    return f"@hookimpl {name!r} is not a hook, so it is never called; {guess}hooks: {', '.join(hooks)}"
 
 
 def _normal(name: str) -> str:

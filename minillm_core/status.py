@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from minillm_core.redact import redact_all
+
 _MARK = {"ok": "ok", "failed": "FAILED", "precondition_failed": "PRECONDITION FAILED", "skipped": "skipped"}
 
 
@@ -29,6 +31,7 @@ def write_reports(workdir: Path, report: dict[str, Any], paths: dict[str, str] |
                  "history_json": f"reports/history/{stamp}-{report['skill']}.json",
                  "history_markdown": f"reports/history/{stamp}-{report['skill']}.md"}
     (reports / "history").mkdir(parents=True, exist_ok=True)
+    report = redact_all(report)  # the skills keep credentials out; this makes sure no report holds one
     as_json = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
     as_markdown = render_markdown(report)
     history_markdown = _with_own_plots(workdir, as_markdown, workdir / paths["history_markdown"])

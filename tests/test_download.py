@@ -87,7 +87,8 @@ def test_download_lands_verified_in_the_dataset_folder(hub, workdir, pinned):
                                                                                           len(CONTENT))
     assert metrics["endpoint"] == hub.endpoint
     assert metrics["datasets"][NAME] == {"state": "downloaded", "file": f"dataset/{FILE}", "size": len(CONTENT),
-                                         "sha256": sha, "verified": "sha256", "bytes": len(CONTENT)}
+                                         "sha256": sha, "verified": "sha256", "bytes": len(CONTENT),
+                                         "pinned": pinned}
     assert stage["artifacts"] == [f"dataset/{FILE}"]
     assert "fetched 1 file(s)" in stage["summary"] and "verified by sha256" in stage["summary"]
     assert [r.range for r in hub.gets()] == [None] and not leftovers(workdir)

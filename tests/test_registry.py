@@ -46,7 +46,7 @@ tiny-sft:
   description: mine
 mine-pretrain:
   kind: pretrain
-  file: /data/corpus.txt
+  file: corpora/../corpus.txt
 """
 
 
@@ -116,7 +116,7 @@ def test_user_registry_adds_and_overrides(shipped, workdir):
     mine = specs["tiny-sft"]
     assert (mine.format, mine.description, mine.registry) == ("sharegpt", "mine", user)
     assert mine.path == user.parent / "my_sft.jsonl"
-    assert specs["mine-pretrain"].path == Path("/data/corpus.txt")
+    assert specs["mine-pretrain"].path == user.parent / "corpus.txt"
     assert registry_paths(workdir) == [shipped, user]
 
 
@@ -168,6 +168,23 @@ def test_a_path_of_the_wrong_kind_is_refused(shipped, workdir, tmp_path):
     with pytest.raises(DatasetKindError, match=r"chat\.jsonl looks like sft data \(format minimind\), but "
                                                r"this step trains pretrain"):
         resolve_dataset(str(data), "pretrain", workdir)
+
+
+@pytest.mark.parametrize("file", ["../../x", "/etc/x", "~/x", "sub/../../x", ".", ".."])
+@pytest.mark.parametrize("hub", ["", "  hub: {repo: a/b, file: y.jsonl}\n"])
+def test_a_file_outside_the_data_folder_is_refused(shipped, workdir, file, hub):
+    """download-data writes, and first deletes a differing file at, a hub entry's path: it must stay in dataset/."""
+    user = write_user_registry(workdir, f"escape:\n  kind: sft\n  file: '{file}'\n{hub}")
+    with pytest.raises(RegistryError) as error:
+        load_registry(workdir)
+    assert str(error.value).startswith(f"{user}: entry 'escape': file {file!r} must be a path inside ")
+    assert "--set dataset=PATH" in str(error.value)
+
+
+def test_a_hub_file_name_cannot_lead_out_either(shipped, workdir):
+    write_user_registry(workdir, "escape:\n  kind: sft\n  hub: {repo: a/b, file: ..}\n")
+    with pytest.raises(RegistryError, match="file '..' must be a path inside"):
+        load_registry(workdir)
 
 
 @pytest.mark.parametrize(("text", "problem"), [

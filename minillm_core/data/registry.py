@@ -6,6 +6,7 @@ The file format is documented at the top of dataset/registry.yaml. The user's re
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,10 +125,20 @@ def _hub(hub: object, bad) -> dict | None:
 def _file_path(file: object, hub: dict | None, registry: Path, workdir: Path, bad) -> Path:
     # Shipped data sits beside its registry; downloads land in the work directory's dataset/.
     if hub is not None:
-        return workdir / "dataset" / str(file or Path(hub["file"]).name)
+        return _inside(workdir / "dataset", str(file or Path(hub["file"]).name), bad)
     if not file:
         raise bad("file is required (where the records are, relative to this registry's folder)")
-    return registry.parent / Path(str(file)).expanduser()
+    return _inside(registry.parent, str(file), bad)
+
+
+def _inside(folder: Path, file: str, bad) -> Path:
+    """`folder / file`, refused unless it stays inside `folder`: download-data writes, and replaces, the files
+    of hub entries, so a registry (perhaps in a work directory someone else made) must not point elsewhere."""
+    relative = os.path.normpath(file)
+    if Path(file).is_absolute() or file.startswith("~") or relative == "." or relative.split(os.sep)[0] == "..":
+        raise bad(f"file {file!r} must be a path inside {folder} (relative, without `..` leading out of it); "
+                  f"to train on a file elsewhere, use `--set dataset=PATH`")
+    return folder / relative
 
 
 def resolve_dataset(ref: str, kind: str, workdir: Path) -> DatasetSpec:

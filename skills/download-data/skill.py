@@ -12,12 +12,14 @@ from minillm_core.skill import Skill, StageContext, StageResult
 OPTIONS = {
     "dataset": Option("dataset", str, "embedded", "comma-separated registry names to fetch; `embedded`: nothing"),
     "source": Option("source", str, "auto", "auto (hub if reachable, else the embedded data), hub or modelscope"),
+    "require_pins": Option("require_pins", bool, False,
+                           "refuse registry entries that pin no sha256 (else they are fetched, recorded as unpinned)"),
 }
 
 
 def run(ctx: StageContext) -> StageResult:
     return download_data(parse_names(ctx.settings["dataset"]), ctx.settings["source"], ctx.workdir,
-                         force=ctx.force)
+                         force=ctx.force, require_pins=bool(ctx.settings["require_pins"]))
 
 
 @hookimpl
