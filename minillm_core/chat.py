@@ -66,7 +66,13 @@ class Bot:
 
 
 def default_model(workdir: Path) -> Path:
-    """The most trained model under `workdir`: out/dpo, else out/sft, else out/pretrain."""
+    """The model the last run handed over (the report's `final_model`, chosen by answer accuracy), else
+    the most trained one under `workdir`: out/dpo, else out/sft, else out/pretrain."""
+    from minillm_core.final_model import previous
+
+    final = previous(workdir)
+    if final and (workdir / final["path"] / "config.json").is_file():
+        return workdir / final["path"]
     for stage in STAGES_NEWEST_FIRST:
         path = workdir / "out" / stage
         if (path / "config.json").is_file():

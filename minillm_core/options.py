@@ -68,7 +68,7 @@ def _steps(value: int) -> str | None:
     return None if value == -1 or value >= 1 else "must be a positive number of steps, or -1 (run `epochs` epochs)"
 
 
-def _epochs(value: Any) -> str | None:
+def positive_epochs(value: Any) -> str | None:
     """A positive number of passes; also the word `auto` where the option takes it."""
     if isinstance(value, str) and value.strip().lower() == "auto":
         return None
@@ -204,7 +204,7 @@ def training_options(**defaults: Any) -> dict[str, Option]:
                is_path=True, may_be_name=True),
         Option("output", str, None, "where the trained model goes (default out/<stage>)", is_path=True),
         Option("max_steps", int, -1, "stop after this many optimizer steps (-1: run `epochs` epochs)", valid=_steps),
-        Option("epochs", float, 1.0, "passes over the dataset", valid=_epochs),
+        Option("epochs", float, 1.0, "passes over the dataset", valid=positive_epochs),
         Option("batch_size", int, 16, "sequences per device per step", valid=at_least(1)),
         Option("grad_accum", int, 1, "gradient accumulation steps", valid=at_least(1)),
         Option("lr", float, 5e-4, "peak learning rate (cosine schedule with warmup)", valid=greater_than(0)),
@@ -214,6 +214,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("log_steps", int, 10, "log loss, lr and tokens/s every N steps", valid=at_least(1)),
         Option("seed", int, 42, "random seed", valid=lambda value: None if 0 <= value < 2**32 else
                "must be from 0 to 2**32 - 1"),
+        Option("answer_check", str, "auto", "after training, compare held-out answers with the start model's: "
+               "auto (when training on embedded data), true or false", valid=one_of("auto", "true", "false")),
         Option("bf16", str, "auto", "bfloat16 autocast: auto, true or false", valid=one_of("auto", "true", "false")),
         Option("compile", str, "auto", "torch.compile the model: auto (pretraining runs long enough for its "
                "start-up, about 45 s on a CPU, to pay back), true or false", valid=one_of("auto", "true", "false")),

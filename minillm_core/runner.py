@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from minillm_core import final_model
 from minillm_core.distributed import is_main_process
 from minillm_core.gitcheck import git_check, git_state
 from minillm_core.options import (
@@ -74,6 +75,7 @@ class StageRecord:
     hint: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     details: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -288,6 +290,7 @@ def run_plan(host: PluginHost, plan: Plan) -> dict[str, Any]:
         report["reports"] = None
         report["git"] = git_check(plan.workdir, git_before) if plan.workdir.is_dir() else git_before
         return report
+    report["final_model"] = final_model.choose(report["stages"], plan.workdir)
     # The git check comes last, after the reports exist, because they too must be ignored by git.
     report["reports"] = _write_reports_safely(plan.workdir, report)
     report["git"] = git_check(plan.workdir, git_before)
@@ -365,7 +368,10 @@ def _run_stage(host: PluginHost, stage: Stage) -> StageRecord:
         if not isinstance(result, StageResult):
             raise TypeError(f"skill '{ctx.skill}' returned {type(result).__name__}, expected StageResult")
         record = StageRecord(ctx.skill, "ok", summary=result.summary, metrics=result.metrics,
-                             artifacts=result.artifacts, settings=ctx.settings, details=result.details)
+                             artifacts=result.artifacts, settings=ctx.settings, details=result.details,
+                             warnings=list(result.warnings), hint=result.hint)
+        for warning in record.warnings:
+            ctx.log.warning("%s", warning)
     except SkillError as exc:
         record.summary, record.error, record.hint = f"failed: {exc}", str(exc), exc.hint
     except KeyboardInterrupt:

@@ -46,6 +46,8 @@ class StageResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
     details: str = ""  # optional Markdown section for the report
+    warnings: list[str] = field(default_factory=list)  # it ran, but a person should know (e.g. a worse model)
+    hint: str | None = None  # what to run about the warnings
 
 
 @dataclass

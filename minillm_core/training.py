@@ -22,6 +22,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer
 
+from minillm_core import answer_check
 from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers
 from minillm_core.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
 from minillm_core.checks import dataset_check
@@ -133,7 +134,30 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         _check_output(stage, ctx)  # the folder may have changed during a long run
         save_model(trainer, tokenizer, output, method.sample_style, stage=stage)
         clear_checkpoints(checkpoints)
-    return _stage_result(stage, trainer, result, run, output, checkpoint, method.tracked, name)
+    stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method.tracked, name)
+    start = _start_folder(settings, ctx, method.default_init)
+    if trainer.is_world_process_zero() and start and answer_check.wanted(settings.get("answer_check"), dataset.name):
+        _check_answers(stage, start, output, method.sample_style, stage_result, ctx)
+    return stage_result
+
+
+def _start_folder(settings: dict[str, Any], ctx: StageContext, default_init: str | None) -> Path | None:
+    """The local model folder the stage started from (None: a new model, or a hub id)."""
+    init = settings.get("init") or (str(ctx.path(default_init)) if default_init else None)
+    return Path(init) if init and (Path(init) / "config.json").is_file() else None
+
+
+def _check_answers(stage: str, start: Path, output: Path, style: str, result: StageResult,
+                   ctx: StageContext) -> None:
+    """The quick answer check (minillm_core/answer_check.py) into the stage's metrics, warnings and hint."""
+    check = answer_check.compare(start, output, style)
+    check["trained_model"] = str(output)
+    result.metrics["answer_check"] = check
+    ctx.log.info("%s: answer check on %d held-out prompts: %.2f (start) -> %.2f", stage, check["items"],
+                 check["before"], check["after"])
+    if check["regressed"]:
+        warning, result.hint = answer_check.regression_warning(stage, check)
+        result.warnings.append(warning)
 
 
 def output_dir(stage: str, ctx: StageContext) -> Path:
@@ -218,7 +242,7 @@ def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: 
     return dict(
         output_dir=str(checkpoints),
         max_steps=settings["max_steps"],
-        num_train_epochs=settings["epochs"],
+        num_train_epochs=1.0 if str(settings["epochs"]).lower() == "auto" else float(settings["epochs"]),
         per_device_train_batch_size=settings["batch_size"],
         gradient_accumulation_steps=settings["grad_accum"],
         learning_rate=settings["lr"],
@@ -228,6 +252,7 @@ def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: 
         weight_decay=0.0,
         seed=settings["seed"],
         logging_steps=settings["log_steps"],
+        logging_first_step=True,  # the first loss is the starting point (DPO: ln 2), not step 10's
         save_strategy="steps",
         save_steps=settings["save_steps"],
         save_total_limit=2,  # the newest may be half-written when killed; the one before stays good
@@ -291,10 +316,10 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
     }
     if run.dataset.name != run.requested_dataset:
         metrics["dataset_fallback"] = f"{run.requested_dataset} -> {run.dataset.name}"
-    for key, name in tracked.items():
+    for key, label in tracked.items():
         values = [entry[key] for entry in history if key in entry]
         if values:
-            metrics[f"first_{name}"], metrics[f"final_{name}"] = values[0], values[-1]
+            metrics[f"first_{label}"], metrics[f"final_{label}"] = values[0], values[-1]
     summary = (f"{metrics['steps']} steps, loss {metrics['first_loss']} -> {metrics['final_loss']}, "
                f"{tokens:,} tokens at {metrics['tokens_per_s']} tokens/s")
     if checkpoint:

@@ -6,10 +6,14 @@ from pathlib import Path
 
 from minillm_core.hookspecs import hookimpl
 from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, training_options
+from minillm_core.options import Option, positive_epochs, at_least, training_options
 
 METHOD = TrainingMethod(kind="sft", trainer="minillm_core.stages.sft:build_trainer", default_init="out/pretrain")
 OPTIONS = training_options(dataset="embedded-sft", lr=3e-3)  # suits tiny + embedded, like pretrain's
+OPTIONS["epochs"] = Option("epochs", str, "auto", "passes over the dataset; auto: enough for at least `min_steps` "
+                          "optimizer steps (small datasets get several), at most 10", valid=positive_epochs)
+OPTIONS["min_steps"] = Option("min_steps", int, 150, "with epochs=auto: the fewest optimizer steps to train",
+                              valid=at_least(1))
 OPTIONS["lora"] = Option("lora", bool, False, "train LoRA adapters (peft) instead of all weights")
 
 
