@@ -6,7 +6,7 @@ from pathlib import Path
 
 from minillm_core.hookspecs import hookimpl
 from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, positive_epochs, at_least, training_options
+from minillm_core.options import Option, at_least, positive_epochs, training_options
 
 METHOD = TrainingMethod(kind="sft", trainer="minillm_core.stages.sft:build_trainer", default_init="out/pretrain")
 OPTIONS = training_options(dataset="embedded-sft", lr=3e-3)  # suits tiny + embedded, like pretrain's
