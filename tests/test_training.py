@@ -86,7 +86,8 @@ def test_dpo_reward_accuracy_rises(trained):
 def test_jsonl_log_has_one_line_per_log_step(trained):
     workdir, _ = trained
     lines = [json.loads(line) for line in (workdir / "logs" / "pretrain.jsonl").read_text().splitlines()]
-    assert [line["step"] for line in lines] == [5, 10, 15, 20, 25, 30, 35, 40]
+    # The first step is logged too: a stage's first loss is its starting point.
+    assert [line["step"] for line in lines] == [1, 5, 10, 15, 20, 25, 30, 35, 40]
     assert all(LOG_KEYS <= set(line) and line["total_steps"] == 40 for line in lines)
     assert all(line["tokens_per_s"] > 0 for line in lines) and lines[-1]["remaining_s"] == 0
     dpo = json.loads((workdir / "logs" / "dpo.jsonl").read_text().splitlines()[-1])
