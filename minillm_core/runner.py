@@ -377,7 +377,7 @@ def _run_stage(host: PluginHost, stage: Stage) -> StageRecord:
     except KeyboardInterrupt:
         record.summary = record.error = "interrupted"
         record.hint = f"run the same command again: `minillm-skill run {ctx.skill}` resumes where it stopped"
-    except Exception as exc:  # a skill's bug must still end in a report, not a traceback (`--debug` shows it)
+    except (Exception, SystemExit) as exc:  # a skill's bug (or a plugin's sys.exit) still ends in a report
         ctx.log.error("skill %s failed: %s: %s", ctx.skill, type(exc).__name__, exc)
         ctx.log.debug("the traceback:", exc_info=True)
         record.summary, record.error = f"failed: {type(exc).__name__}: {exc}", f"{type(exc).__name__}: {exc}"

@@ -118,6 +118,17 @@ def test_a_failed_stage_stops_the_pipeline_and_later_stages_are_skipped(tmp_path
     assert report["stages"][2]["summary"] == "not run: second failed"
 
 
+def test_a_skill_that_calls_sys_exit_fails_with_a_report(tmp_path):
+    def leave(ctx):
+        raise SystemExit(4)
+
+    register(tmp_path, Skill.from_folder(make_skill_folder(tmp_path / "skills", "quitter"), run=leave))
+    host = get_host()
+    report = run_plan(host, make_plan(host, "quitter", tmp_path))
+    assert report["status"] == "failed" and report["stages"][0]["error"] == "SystemExit: 4"
+    assert (tmp_path / "reports" / "latest.json").exists()
+
+
 def test_reports_are_written_with_a_history_copy(tmp_path):
     host = get_host()
     report = run_plan(host, make_plan(host, "report", tmp_path))
