@@ -32,8 +32,8 @@ from typing import Any
 import torch
 
 from minillm_core.resources import shipped_path
+from minillm_core.samples import prompt_text, stop_token_ids
 from minillm_core.skill import SkillError
-from minillm_core.tokenizer import chat_stop_token_ids
 
 ANSWERS_FILE = "dataset/embedded/answers_eval.jsonl"
 MAX_NEW_TOKENS = {"chat": 48, "completion": 24}
@@ -131,7 +131,7 @@ def generate_answers(model, tokenizer, items: list[AnswerItem], style: str, samp
     """For each item: {"answer", "stopped", "samples": [...]} (greedy first, then seeded samples)."""
     was_training = model.training
     model.eval()
-    texts = [_prompt(tokenizer, item, style) for item in items]
+    texts = [prompt_text(tokenizer, item.prompt if style == "chat" else item.completion, style) for item in items]
     greedy = _generate(model, tokenizer, texts, style, batch_size, sample=False)
     drawn: list[list[tuple[str, bool]]] = [[] for _ in items]
     if samples:
@@ -146,28 +146,21 @@ def generate_answers(model, tokenizer, items: list[AnswerItem], style: str, samp
             for (answer, stopped), extra in zip(greedy, drawn, strict=True)]
 
 
-def _prompt(tokenizer, item: AnswerItem, style: str) -> str:
-    if style == "chat":
-        return tokenizer.apply_chat_template([{"role": "user", "content": item.prompt}],
-                                             add_generation_prompt=True, tokenize=False)
-    return item.completion
-
-
 def _generate(model, tokenizer, texts: list[str], style: str, batch_size: int,
               sample: bool) -> list[tuple[str, bool]]:
     """(answer, stopped) per text, in batches, left-padded so every prompt ends where generation starts."""
-    stop = chat_stop_token_ids(tokenizer) if style == "chat" else [tokenizer.eos_token_id]
+    stop = stop_token_ids(tokenizer, style)
     budget = MAX_NEW_TOKENS[style]
+    decoding = ({"do_sample": True, "temperature": TEMPERATURE, "top_p": 1.0, "top_k": 0} if sample
+                else {"do_sample": False})
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     results = []
     try:
         for first in range(0, len(texts), batch_size):
             batch = tokenizer(texts[first:first + batch_size], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(model.device)
-            extra = {"do_sample": True, "temperature": TEMPERATURE, "top_p": 1.0, "top_k": 0} if sample else {
-                "do_sample": False}
             output = model.generate(**batch, max_new_tokens=budget, eos_token_id=stop,
-                                    pad_token_id=tokenizer.pad_token_id, **extra)
+                                    pad_token_id=tokenizer.pad_token_id, **decoding)
             for row in output[:, batch["input_ids"].shape[1]:].tolist():
                 ended = [i for i, token in enumerate(row) if token in stop]
                 stopped = bool(ended)

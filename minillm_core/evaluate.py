@@ -444,7 +444,10 @@ def _write_results(path: Path, models: dict[str, dict], inputs: EvalInputs, best
 
 
 def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:
-    """{"models": {name: numbers}} plus flat keys such as sft_perplexity and dpo_preference_acc."""
+    """{"models": {name: numbers}} plus flat keys such as sft_perplexity and dpo_preference_acc.
+
+    Each model's answer rows (192 answers, hundreds of kB for four models) are left to results.json:
+    the report, its stamp and an agent's stdout carry the figures."""
     flat: dict[str, Any] = {}
     for name, result in models.items():
         for key in HEADLINE_KEYS + ("perplexity", "chat_perplexity", "preference_margin"):
@@ -455,7 +458,12 @@ def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:
             metric = _headline(result["tasks"].get(task, {}))
             if metric:
                 flat[f"{name}_{task}_{metric}"] = _round(result["tasks"][task][metric])
-    return {"models": models, **flat}
+    return {"models": {name: _without_answer_rows(result) for name, result in models.items()}, **flat}
+
+
+def _without_answer_rows(result: dict[str, Any]) -> dict[str, Any]:
+    figures = {key: value for key, value in result["answer_eval"].items() if key != "answers"}
+    return {**result, "answer_eval": figures}
 
 
 def _headline(numbers: dict[str, Any]) -> str | None:

@@ -320,7 +320,6 @@ def _write_reports_safely(workdir: Path, report: dict[str, Any], paths: dict[str
         return None
 
 
-
 def _precondition_record(stage: Stage, unwritable: str | None = None) -> StageRecord:
     failing = [check for check in stage.checks if not check.holds]
     if unwritable:

@@ -16,6 +16,11 @@ DEFAULT_PROMPTS = {
 }
 
 
+def stop_token_ids(tokenizer, style: str) -> list[int]:
+    """The tokens that end an answer: the end of the chat turn, or of the document for a base model."""
+    return chat_stop_token_ids(tokenizer) if style == "chat" else [tokenizer.eos_token_id]
+
+
 def prompt_text(tokenizer, prompt: str, style: str) -> str:
     """The text the model sees: the raw prompt, or a user turn wrapped by the chat template."""
     if style == "chat":
@@ -29,7 +34,7 @@ def greedy_answers(model, tokenizer, prompts: list[str], style: str, max_new_tok
     """One greedy answer per prompt (decoded without special tokens)."""
     was_training = model.training
     model.eval()
-    stop = chat_stop_token_ids(tokenizer) if style == "chat" else [tokenizer.eos_token_id]
+    stop = stop_token_ids(tokenizer, style)
     answers = []
     for prompt in prompts:
         inputs = tokenizer(prompt_text(tokenizer, prompt, style), return_tensors="pt",

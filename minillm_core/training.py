@@ -141,9 +141,14 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     return stage_result
 
 
+def _init(settings: dict[str, Any], ctx: StageContext, default_init: str | None) -> str | None:
+    """The model a stage starts from: `init`, else the previous stage's folder (None: a new model)."""
+    return settings.get("init") or (str(ctx.path(default_init)) if default_init else None)
+
+
 def _start_folder(settings: dict[str, Any], ctx: StageContext, default_init: str | None) -> Path | None:
     """The local model folder the stage started from (None: a new model, or a hub id)."""
-    init = settings.get("init") or (str(ctx.path(default_init)) if default_init else None)
+    init = _init(settings, ctx, default_init)
     return Path(init) if init and (Path(init) / "config.json").is_file() else None
 
 
@@ -204,7 +209,7 @@ def _resolve_data(kind: str, ctx: StageContext) -> tuple[DatasetSpec, str]:
 
 def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: str | None):
     """The model a stage starts from: `init` (folder or hub id), the previous stage's, or a new one."""
-    init = settings["init"] or (str(ctx.path(default_init)) if default_init else None)
+    init = _init(settings, ctx, default_init)
     if init is None:
         tokenizer = load_tokenizer(settings.get("tokenizer"))
         minimum = resolve_preset(settings["preset"]).min_vocab_size
