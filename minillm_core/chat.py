@@ -109,14 +109,13 @@ def load_bot(path: Path, mode: str = "auto", system: str | None = None) -> Bot:
 
 
 def choose_mode(path: Path, tokenizer: Any, mode: str = "auto") -> str:
-    """"chat" or "completion". Auto: completion for a tokenizer without a chat template, and for our
-    pretrain stage's folder (its tokenizer keeps the template for sft, but the model never saw it)."""
+    """"chat" or "completion". Auto: chat when the tokenizer has a chat template (a base model's has none)."""
     has_template = bool(getattr(tokenizer, "chat_template", None))
     if mode == "chat" and not has_template:
         raise click.UsageError(f"{path} has no chat template; use --mode completion (or auto)")
     if mode != "auto":
         return mode
-    return "chat" if has_template and path.name != "pretrain" else "completion"
+    return "chat" if has_template else "completion"
 
 
 def _quiet_libraries() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec, resolve_dataset
 from minillm_core.download import dataset_for_training
-from minillm_core.skill import Check, StageContext
+from minillm_core.skill import Check, SkillError, StageContext
+from minillm_core.tokenizer import tokenizer_for_new_model
 
 
 def dataset_check(kind: str) -> Callable[[StageContext], list[Check]]:
@@ -41,6 +42,19 @@ def dataset_check(kind: str) -> Callable[[StageContext], list[Check]]:
     return check
 
 
+def resolve_stage_dataset(kind: str, ctx: StageContext) -> tuple[DatasetSpec, str]:
+    """The stage's dataset, checked the same way as its precondition (for callers that skip the runner),
+    and the name of the one asked for (another when download-data fell back to the embedded data)."""
+    for check in dataset_check(kind)(ctx):
+        if not check.holds:
+            raise SkillError(f"{check.what}: {check.detail}", hint=check.hint)
+    requested = resolve_dataset(ctx.settings["dataset"], kind, ctx.workdir)
+    spec = dataset_for_training(requested, ctx.workdir)
+    if spec.name != requested.name:
+        ctx.log.warning("dataset '%s' could not be downloaded; training on '%s' instead", requested.name, spec.name)
+    return spec, requested.name
+
+
 def dataset_inputs(kind: str) -> Callable[[StageContext], list[Path]]:
     """The data file a stage reads, so an edited or newly downloaded file makes the stage run again."""
 
@@ -49,6 +63,20 @@ def dataset_inputs(kind: str) -> Callable[[StageContext], list[Path]]:
             return [dataset_for_training(resolve_dataset(ctx.settings["dataset"], kind, ctx.workdir), ctx.workdir).path]
         except (ValueError, OSError):
             return []
+
+    return inputs
+
+
+def training_inputs(kind: str, builds_new_model: bool) -> Callable[[StageContext], list[Path]]:
+    """The stage's data file and, for a stage that builds a new model, the tokenizer it builds it with: a
+    retrained out/tokenizer makes pretrain run again."""
+    data = dataset_inputs(kind)
+
+    def inputs(ctx: StageContext) -> list[Path]:
+        files = data(ctx)
+        if builds_new_model and not ctx.settings.get("init"):
+            files.append(tokenizer_for_new_model(ctx.settings.get("tokenizer"), ctx.workdir) / "tokenizer.json")
+        return files
 
     return inputs
 

@@ -47,7 +47,7 @@ from minillm_core.hub import probe_hub
 from minillm_core.resources import assets_dir, shipped_path
 from minillm_core.samples import DEFAULT_PROMPTS, greedy_answers
 from minillm_core.skill import SkillError, StageContext, StageResult
-from minillm_core.tokenizer import load_tokenizer
+from minillm_core.tokenizer import load_tokenizer, with_chat_template
 
 # Short name (metrics keys, table rows) -> lm_eval task and its file in dataset/embedded/.
 LOCAL_TASKS = {
@@ -215,7 +215,9 @@ def evaluate_model(path: Path, inputs: EvalInputs, untrained: bool = False) -> d
     """
     started = time.monotonic()
     model, tokenizer = load_model(path, untrained)
-    style = "chat" if untrained and tokenizer.chat_template else prompt_style(path, tokenizer)
+    if untrained:  # the floor for the chat figures too: the untrained model is asked as the chat models are
+        with_chat_template(tokenizer)
+    style = prompt_style(tokenizer)
     prompts = inputs.prompts or DEFAULT_PROMPTS[style]
     answers = greedy_answers(model, tokenizer, prompts, style)
     scored = answer_scores(model, tokenizer, inputs.answer_items or [], style, inputs.samples)
@@ -263,9 +265,9 @@ def load_model(path: Path, untrained: bool = False):
     return model, tokenizer
 
 
-def prompt_style(path: Path, tokenizer) -> str:
-    """"completion" for a pretrain model (the folder's name) or a tokenizer with no chat template, else "chat"."""
-    return "completion" if Path(path).name == "pretrain" or not tokenizer.chat_template else "chat"
+def prompt_style(tokenizer) -> str:
+    """"chat" for a model whose tokenizer has a chat template (chat stages add one), else "completion"."""
+    return "chat" if tokenizer.chat_template else "completion"
 
 
 @torch.no_grad()

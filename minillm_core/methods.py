@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from minillm_core.checks import dataset_inputs, training_checks
+from minillm_core.checks import training_checks, training_inputs
 from minillm_core.data.formats import KINDS
 from minillm_core.options import Option
 from minillm_core.skill import RunFn, Skill, StageContext, StageResult
@@ -66,4 +66,4 @@ class TrainingMethod:
             return train(ctx.skill, ctx, self)
 
         return Skill.from_folder(folder, run=run or train_only, options=options, checks=training_checks(self.kind),
-                                 inputs=dataset_inputs(self.kind))
+                                 inputs=training_inputs(self.kind, builds_new_model=self.default_init is None))

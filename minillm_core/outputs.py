@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,17 @@ def write_marker(folder: Path, stage: str) -> None:
     """Mark `folder` as a model `stage` wrote, so a later run of that stage may replace it."""
     marker = {"stage": stage, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "minillm_skill": __version__}
     (Path(folder) / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+
+
+def publish(staging: Path, output: Path) -> None:
+    """Swap the finished folder `staging` into place as `output`. A crash leaves either the old folder or
+    the new one (or the old one moved aside as .<name>.old), never a half-written `output`."""
+    old = output.with_name(f".{output.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output.exists():
+        os.replace(output, old)
+    os.replace(staging, output)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def check_output(stage: str, output: str | None, workdir: Path) -> Path:

@@ -46,13 +46,12 @@ class Preset:
     description: str
     config: dict  # keyword arguments of the architecture's config class, vocab_size excluded
     max_seq_len: int = 512  # default training sequence length
-    # Embedding rows at least: MiniMind's 6400. The tiny CPU preset takes the tokenizer's own size instead:
-    # with the shipped 2372-token tokenizer a 6400-row LM head made its training steps 1.8x slower.
-    min_vocab_size: int = DEFAULT_VOCAB_SIZE
+    # Embedding rows at least; 0: the tokenizer's own size (rounded up to 64), so no row sits untrained.
+    min_vocab_size: int = 0
 
 
 def _preset(name: str, architecture: str, description: str, max_seq_len: int = 512,
-            min_vocab_size: int = DEFAULT_VOCAB_SIZE, **config: Any) -> Preset:
+            min_vocab_size: int = 0, **config: Any) -> Preset:
     # The preset's own keys first (what a reader of a copied YAML looks for), then the shared ones.
     shared = {key: value for key, value in _COMMON.items() if key not in config}
     return Preset(name, architecture, description, {**config, **shared}, max_seq_len, min_vocab_size)
@@ -66,7 +65,6 @@ PRESETS: dict[str, Preset] = {
             "llama",
             "~1.1M parameters: CPU smoke tests and first runs; learns a toy dataset in minutes.",
             max_seq_len=128,
-            min_vocab_size=0,
             hidden_size=128,
             num_hidden_layers=4,
             num_attention_heads=4,
@@ -187,7 +185,7 @@ def load_preset_yaml(path: str | Path) -> Preset:
         description=data.get("description", ""),
         config=dict(data["config"]),
         max_seq_len=int(data.get("max_seq_len", 512)),
-        min_vocab_size=int(data.get("min_vocab_size", DEFAULT_VOCAB_SIZE)),
+        min_vocab_size=int(data.get("min_vocab_size", 0)),
     )
 
 
@@ -211,9 +209,9 @@ def model_config(
     return AutoConfig.for_model(preset.architecture, **kwargs)
 
 
-def vocab_size_for(tokenizer: Any, minimum: int = DEFAULT_VOCAB_SIZE) -> int:
-    """Embedding rows for a tokenizer: at least `minimum` (rows the tokenizer never uses are harmless, only
-    slower), and a multiple of 64 so the matrix shapes stay friendly to GPU kernels."""
+def vocab_size_for(tokenizer: Any, minimum: int = 0) -> int:
+    """Embedding rows for a tokenizer: its size, or `minimum` when larger (rows the tokenizer never uses stay
+    untrained and cost time), rounded up to a multiple of 64 so the matrix shapes suit GPU kernels."""
     rows = max(minimum, len(tokenizer))
     return -(-rows // 64) * 64
 
@@ -259,7 +257,7 @@ def _preset_yaml(preset: Preset) -> str:
         _yaml_line("architecture", preset.architecture),
         _yaml_line("description", preset.description),
         _yaml_line("max_seq_len", preset.max_seq_len) + "  # default training sequence length",
-        _yaml_line("min_vocab_size", preset.min_vocab_size) + "  # embedding rows at least (else the tokenizer's size)",
+        _yaml_line("min_vocab_size", preset.min_vocab_size) + "  # embedding rows at least (0: the tokenizer's size)",
         "config:",
     ]
     for key, value in preset.config.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from minillm_core.tokenizer import chat_stop_token_ids
+from minillm_core.tokenizer import CHAT_TEMPLATE, chat_stop_token_ids
 
 DEFAULT_PROMPTS = {
     "completion": ["The capital of France is", "3 + 4 =", "MiniLLM is", "法国的首都是", "3加4等于"],
@@ -22,10 +22,11 @@ def stop_token_ids(tokenizer, style: str) -> list[int]:
 
 
 def prompt_text(tokenizer, prompt: str, style: str) -> str:
-    """The text the model sees: the raw prompt, or a user turn wrapped by the chat template."""
+    """The text the model sees: the raw prompt, or a user turn wrapped by the chat template (ours, for a base
+    model asked in chat style, e.g. the start model of sft's answer check)."""
     if style == "chat":
         return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                             tokenize=False)
+                                             tokenize=False, chat_template=tokenizer.chat_template or CHAT_TEMPLATE)
     return prompt
 
 

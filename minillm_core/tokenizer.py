@@ -1,38 +1,45 @@
-"""The tokenizer: a MiniMind-style byte-level BPE with a ChatML chat template.
+"""The tokenizer: a byte-level BPE in the GPT-2 / MiniMind style, and the ChatML template chat models use.
 
-Special tokens (ids fixed, the same as MiniMind's own tokenizer, so either tokenizer fits the presets):
+Reserved tokens, ids fixed whatever the corpus (the first three as in MiniMind's own tokenizer, so either
+tokenizer fits the presets' generation settings):
 
     0 <|endoftext|>   end of a pretraining document; also the pad and unk token
     1 <|im_start|>    opens a chat turn
     2 <|im_end|>      closes a chat turn: what a chat model emits to stop
+    3-8               <think> </think> <tool_call> </tool_call> <tool_response> </tool_response>
+    9-15              <|spare1|> ... <|spare7|>, for what comes later
 
-The tokenizer's ``eos_token`` is ``<|endoftext|>`` (TRL appends it to plain-text pretraining records).
-Chat generation must stop on ``<|im_end|>`` too: ``chat_stop_token_ids(tokenizer)`` gives the ids for
-the generation config's ``eos_token_id`` (the presets already set ``eos_token_id=[2, 0]``).
+All are single tokens that text never splits. The think and tool tokens are not "special" (as in Qwen3's
+and MiniMind's tokenizers): decoding with skip_special_tokens keeps them, so a parser can find them.
 
-Reproduce the shipped default tokenizer with:
+The pre-tokenizer is GPT-2's ByteLevel step alone (no custom split), which llama.cpp's converter and other
+tools know. A tokenizer folder holds no chat template: a base model has none, and the chat stages (sft, dpo)
+add CHAT_TEMPLATE to a tokenizer that lacks one (`with_chat_template`).
 
-    python -m minillm_core.tokenizer --corpus dataset/embedded/pretrain.jsonl \\
-        --corpus dataset/embedded/sft.jsonl --out minillm_core/assets/tokenizer
+`tokenizer_config.json` names `PreTrainedTokenizerFast`, which transformers 4.x loads too (transformers 5
+would write its own alias, `TokenizersBackend`). minillm_core.tokenizer_training trains one on a corpus.
 """
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from minillm_core.resources import assets_dir
 
 DEFAULT_VOCAB_SIZE = 6400
 ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
-SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END]
-# CJK Unified Ideographs (extension A, the main block, compatibility ideographs).
-CJK_CHARACTER = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+THINK_AND_TOOL_TOKENS = ["<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
+SPARE_TOKENS = [f"<|spare{i}|>" for i in range(1, 8)]
+SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END, *SPARE_TOKENS]  # "special": skip_special_tokens drops them
+RESERVED_TOKENS = [ENDOFTEXT, IM_START, IM_END, *THINK_AND_TOOL_TOKENS, *SPARE_TOKENS]  # in id order
+TOKENIZER_CLASS = "PreTrainedTokenizerFast"
+TRAINED_TOKENIZER = "out/tokenizer"  # where the tokenizer skill writes, in the work directory
 # RoPE has no learned positions, so this is only the longest input the tokenizer will not warn about.
 MODEL_MAX_LENGTH = 32768
 
@@ -56,32 +63,34 @@ CHAT_TEMPLATE = r"""{%- for message in messages %}
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE on `texts` and wrap it as a Hugging Face tokenizer with the ChatML template.
+    """Train a byte-level BPE on `texts` and wrap it as a Hugging Face tokenizer (no chat template).
 
-    The vocabulary holds the 3 special tokens, the 256 byte symbols, then merges until `vocab_size`;
-    a small corpus can run out of pairs to merge first, so ``len(tokenizer)`` may be below `vocab_size`.
+    The vocabulary holds the reserved tokens, the 256 byte symbols, then merges until `vocab_size`; a small
+    corpus can run out of pairs to merge first, so ``len(tokenizer)`` may be below `vocab_size`. `texts`
+    must not contain reserved tokens (the trainer would learn merges of their pieces): see
+    tokenizer_training.split_reserved.
     """
     backend = Tokenizer(models.BPE())
-    # Each CJK character is a piece of its own. Without this, a run of Chinese characters (no spaces)
-    # is one "word" to BPE, and on a small corpus the merges grow whole phrases into single tokens that
-    # never recur outside it. Then byte-level: any UTF-8 text (emoji too) encodes with no unknown token.
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(CJK_CHARACTER), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False),
-        ]
-    )
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # GPT-2's regex, then bytes
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=[AddedToken(token, special=True, normalized=False) for token in SPECIAL_TOKENS],
+        special_tokens=[AddedToken(token, special=True, normalized=False) for token in RESERVED_TOKENS],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     # Equally frequent pairs are merged in a fixed order, so the same corpus gives the same files,
     # whatever the number of threads (tests/test_tokenizer.py checks it across processes).
     backend.train_from_iterator(texts, trainer=trainer)
-    return _wrap(backend)
+    return _wrap(_mark_special(backend))
+
+
+def _mark_special(backend: Tokenizer) -> Tokenizer:
+    """The trainer adds every reserved token as special; the think and tool tokens are plain added tokens."""
+    config = json.loads(backend.to_str())
+    for token in config["added_tokens"]:
+        token["special"] = token["content"] in SPECIAL_TOKENS
+    return Tokenizer.from_str(json.dumps(config))
 
 
 def _wrap(backend: Tokenizer) -> PreTrainedTokenizerFast:
@@ -91,23 +100,44 @@ def _wrap(backend: Tokenizer) -> PreTrainedTokenizerFast:
         eos_token=ENDOFTEXT,
         pad_token=ENDOFTEXT,  # TRL pads labels with -100, so padding with eos never hides a real eos
         unk_token=ENDOFTEXT,  # never produced (byte-level), but some tools expect one
-        chat_template=CHAT_TEMPLATE,
         model_max_length=MODEL_MAX_LENGTH,
         clean_up_tokenization_spaces=False,  # decode must give back the exact text
     )
 
 
 def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: Path) -> None:
-    """Write `tokenizer` as a Hugging Face tokenizer folder (tokenizer.json, tokenizer_config.json,
-    chat_template.jinja) that ``AutoTokenizer.from_pretrained(out_dir)`` loads."""
+    """Write `tokenizer` as a Hugging Face tokenizer folder that ``AutoTokenizer.from_pretrained`` loads, in
+    transformers 4.x too: tokenizer.json, tokenizer_config.json (class PreTrainedTokenizerFast) and, when
+    the tokenizer has one, chat_template.jinja."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(out_dir))
+    config_path = out_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("tokenizer_class") in ("TokenizersBackend", None):  # transformers 5's name for the same class
+        config["tokenizer_class"] = TOKENIZER_CLASS
+        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def with_chat_template(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """`tokenizer`, given our ChatML template when it has none (a base model's): for chat training and chat."""
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
 
 
 def default_tokenizer_dir() -> Path:
     """The folder of the tokenizer shipped inside the package."""
     return assets_dir() / "tokenizer"
+
+
+def tokenizer_for_new_model(setting: str | Path | None, workdir: Path) -> Path:
+    """The tokenizer folder a new model is built with: the `tokenizer` option when set, else the one the
+    tokenizer skill trained (out/tokenizer) when it exists, else the shipped default."""
+    if setting:
+        return Path(setting)
+    trained = Path(workdir) / TRAINED_TOKENIZER
+    return trained if (trained / "tokenizer.json").is_file() else default_tokenizer_dir()
 
 
 def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerFast:
@@ -124,6 +154,14 @@ def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+def tokenizer_sha256(tokenizer: PreTrainedTokenizerFast) -> str:
+    """A fingerprint of what the tokenizer does (its tokenizer.json content), for reports: two models with
+    the same fingerprint read text the same way."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def chat_stop_token_ids(tokenizer: PreTrainedTokenizerFast) -> list[int]:
     """Token ids that end a chat reply: <|im_end|> (when the vocabulary has it) and the eos token.
 
@@ -136,46 +174,3 @@ def chat_stop_token_ids(tokenizer: PreTrainedTokenizerFast) -> list[int]:
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
     return ids
-
-
-# --- training corpus -------------------------------------------------------------------------------
-
-
-def texts_from_record(record: dict) -> Iterator[str]:
-    """The texts of one JSONL record: a "text" field, and the contents of conversations
-    ("conversations" / "messages", and DPO "chosen" / "rejected"), in MiniMind, OpenAI or ShareGPT style."""
-    if isinstance(record.get("text"), str):
-        yield record["text"]
-    for key in ("conversations", "messages", "chosen", "rejected"):
-        turns = record.get(key)
-        if not isinstance(turns, list):
-            continue
-        for turn in turns:
-            if isinstance(turn, dict):
-                content = turn.get("content", turn.get("value"))
-                if isinstance(content, str):
-                    yield content
-
-
-def read_corpus(paths: Iterable[Path]) -> Iterator[str]:
-    """Every text of every record of the JSONL files, in file order."""
-    for path in paths:
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                if line.strip():
-                    yield from texts_from_record(json.loads(line))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train the byte-level BPE tokenizer on JSONL corpora.")
-    parser.add_argument("--corpus", type=Path, action="append", required=True, help="a JSONL file (repeat)")
-    parser.add_argument("--out", type=Path, required=True, help="folder to write the tokenizer into")
-    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE)
-    args = parser.parse_args(argv)
-    tokenizer = train_tokenizer(read_corpus(args.corpus), vocab_size=args.vocab_size)
-    save_tokenizer(tokenizer, args.out)
-    print(f"wrote {args.out}: vocab size {len(tokenizer)} (asked for {args.vocab_size})")
-
-
-if __name__ == "__main__":
-    main()

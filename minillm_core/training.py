@@ -25,17 +25,23 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, T
 from minillm_core import answer_check
 from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers
 from minillm_core.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
-from minillm_core.checks import dataset_check
+from minillm_core.checks import resolve_stage_dataset
 from minillm_core.data.formats import DataError, RecordReader
-from minillm_core.data.registry import DatasetSpec, resolve_dataset
+from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
-from minillm_core.download import dataset_for_training
 from minillm_core.methods import TrainingMethod
-from minillm_core.outputs import OutputRefused, check_output, output_path, run_name, write_marker
+from minillm_core.outputs import OutputRefused, check_output, output_path, publish, run_name, write_marker
 from minillm_core.presets import build_model, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.speedups import compile_requested, use_bf16
-from minillm_core.tokenizer import chat_stop_token_ids, load_tokenizer
+from minillm_core.tokenizer import (
+    chat_stop_token_ids,
+    load_tokenizer,
+    save_tokenizer,
+    tokenizer_for_new_model,
+    tokenizer_sha256,
+    with_chat_template,
+)
 
 # Our progress bar and log lines say what matters; the libraries' own bars and chatter would bury them.
 transformers.logging.set_verbosity_error()
@@ -109,9 +115,11 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     _check_output(stage, ctx)  # again, for callers that skip the runner: a stage replaces only its own folder
     name = run_name(stage, output, ctx.workdir)  # logs and checkpoints are named after the output folder
     checkpoints = ctx.path(f"out/.checkpoints/{name}")
-    dataset, requested = _resolve_data(method.kind, ctx)
+    dataset, requested = resolve_stage_dataset(method.kind, ctx)
     transformers.set_seed(settings["seed"])
     model, tokenizer = load_start_model(settings, ctx, method.default_init)
+    if method.sample_style == "chat":  # a chat stage starting from a base model gives it our chat template
+        with_chat_template(tokenizer)
     seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
     resume = can_resume(checkpoints, settings, ctx.log)
     args = training_arguments(settings, checkpoints, sum(p.numel() for p in _unique_parameters(model)))
@@ -194,27 +202,16 @@ def _check_not_empty(trainer: Trainer, run: TrainingRun) -> None:
                      hint=f"`--set max_seq_len=` more than {run.seq_len}, or use shorter examples")
 
 
-def _resolve_data(kind: str, ctx: StageContext) -> tuple[DatasetSpec, str]:
-    """The stage's dataset, checked the same way as its precondition (for callers that skip the runner),
-    and the name of the one asked for (another when download-data fell back to the embedded data)."""
-    for check in dataset_check(kind)(ctx):
-        if not check.holds:
-            raise SkillError(f"{check.what}: {check.detail}", hint=check.hint)
-    requested = resolve_dataset(ctx.settings["dataset"], kind, ctx.workdir)
-    spec = dataset_for_training(requested, ctx.workdir)
-    if spec.name != requested.name:
-        ctx.log.warning("dataset '%s' could not be downloaded; training on '%s' instead", requested.name, spec.name)
-    return spec, requested.name
-
-
 def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: str | None):
     """The model a stage starts from: `init` (folder or hub id), the previous stage's, or a new one."""
     init = _init(settings, ctx, default_init)
     if init is None:
-        tokenizer = load_tokenizer(settings.get("tokenizer"))
+        folder = tokenizer_for_new_model(settings.get("tokenizer"), ctx.workdir)
+        tokenizer = load_tokenizer(folder)
         minimum = resolve_preset(settings["preset"]).min_vocab_size
         config = model_config(settings["preset"], vocab_size=vocab_size_for(tokenizer, minimum))
-        ctx.log.info("building a new %s model (preset %s)", config.model_type, settings["preset"])
+        ctx.log.info("building a new %s model (preset %s, %d embedding rows) with the tokenizer in %s",
+                     config.model_type, settings["preset"], config.vocab_size, folder)
         return build_model(config), tokenizer
     path = _local_model_path(init, ctx)
     ctx.log.info("starting from %s", path)
@@ -291,14 +288,11 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, sta
     model.generation_config.eos_token_id = (chat_stop_token_ids(tokenizer) if sample_style == "chat"
                                             else tokenizer.eos_token_id)
     model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
+    if sample_style == "completion":  # a base model carries no chat template, whatever its tokenizer came with
+        tokenizer.chat_template = None
+    save_tokenizer(tokenizer, staging)
     write_marker(staging, stage or output.name)
-    old = output.with_name(f".{output.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if output.exists():
-        os.replace(output, old)
-    os.replace(staging, output)
-    shutil.rmtree(old, ignore_errors=True)
+    publish(staging, output)
 
 
 def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output: Path,
@@ -317,6 +311,7 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         "parameters": sum(p.numel() for p in _unique_parameters(trainer.model)),
         "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
         "compiled": bool(trainer.args.torch_compile),
+        "tokenizer": _tokenizer_record(run.tokenizer, ctx.workdir),
         **run.data_stats,
     }
     if run.dataset.name != run.requested_dataset:
@@ -334,6 +329,14 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
     name = name or stage
     artifacts = [os.path.relpath(output, ctx.workdir), f"logs/{name}.jsonl", f"logs/{name}_samples.jsonl"]
     return StageResult(summary, metrics=metrics, artifacts=artifacts)
+
+
+def _tokenizer_record(tokenizer, workdir: Path) -> dict[str, Any]:
+    """Which tokenizer the stage used: the folder it was loaded from and a fingerprint of what it does."""
+    folder = Path(tokenizer.name_or_path)
+    inside = folder.is_absolute() and folder.resolve().is_relative_to(Path(workdir).resolve())
+    return {"path": os.path.relpath(folder, workdir) if inside else str(folder), "vocab_size": len(tokenizer),
+            "sha256": tokenizer_sha256(tokenizer)}
 
 
 def _unique_parameters(model: torch.nn.Module):

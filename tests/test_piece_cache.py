@@ -6,7 +6,7 @@ import json
 import random
 
 import pytest
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from minillm_core.data import piece_cache
@@ -19,6 +19,7 @@ from minillm_core.tokenizer import load_tokenizer
 # marks, zero-width and non-breaking spaces, astral characters, control characters, and special tokens
 # whole, cut short and run together.
 ALPHABET = [*"ab Z'sdltmvre  \t\n\r\n0123!?.,<>|_-", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|im_",
+            "<think>", "</think>", "<tool_call>", "<|spare3|>", "<think", "</tool_response>",
             "中", "文", "。", "，", "\u3000", "😀", "é", "ñ", "ß", "Ⅻ", "①", "²", "٣", "\u0301", "\u200b", "\ufeff",
             "й", "ا", "𠀀", "\x00", "\u00a0", "\u2028", "〇", "ｱ", "한", "'S", "'LL"]
 
@@ -48,10 +49,10 @@ def shipped():
     return load_tokenizer()
 
 
-def test_the_shipped_tokenizer_gets_a_pattern_that_isolates_cjk(shipped):
+def test_the_shipped_tokenizer_is_served(shipped):
     encoder = PieceCacheEncoder.for_tokenizer(shipped)
     assert encoder is not None
-    assert encoder.encode("猫 cats") == tokenizer_ids(shipped, ["猫 cats"])[0]
+    assert encoder.encode("猫 cats<think>") == tokenizer_ids(shipped, ["猫 cats<think>"])[0]
 
 
 @pytest.mark.parametrize("texts", [shipped_texts(), random_texts(8000, seed=0)], ids=["shipped corpora", "random"])
@@ -62,15 +63,14 @@ def test_ids_equal_the_tokenizers(shipped, texts):
     assert not mismatches, f"{len(mismatches)} of {len(texts)} differ, first: {mismatches[0]!r}"
 
 
-def test_a_plain_byte_level_tokenizer_like_minimind_is_served_too(shipped):
-    # MiniMind's own tokenizer.json: ByteLevel(add_prefix_space=False) alone, no CJK split.
+def test_a_sequence_of_the_byte_level_step_alone_is_served_too(shipped):
     backend = Tokenizer.from_str(shipped.backend_tokenizer.to_str())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    plain = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
-    encoder = PieceCacheEncoder.for_tokenizer(plain)
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+    encoder = PieceCacheEncoder.for_tokenizer(wrapped)
     assert encoder is not None
     texts = random_texts(2000, seed=1) + shipped_texts()[:500]
-    assert [encoder.encode(text) for text in texts] == tokenizer_ids(plain, texts)
+    assert [encoder.encode(text) for text in texts] == tokenizer_ids(wrapped, texts)
 
 
 def test_a_full_cache_starts_afresh_and_the_ids_stay_right(shipped, monkeypatch):
@@ -93,6 +93,9 @@ def unsupported_variants(shipped) -> dict[str, PreTrainedTokenizerFast]:
         "a prefix space": variant(
             lambda b: setattr(b, "pre_tokenizer", pre_tokenizers.ByteLevel(add_prefix_space=True))),
         "a whitespace split": variant(lambda b: setattr(b, "pre_tokenizer", pre_tokenizers.Whitespace())),
+        "a CJK split (the old shipped tokenizer)": variant(lambda b: setattr(
+            b, "pre_tokenizer", pre_tokenizers.Sequence([pre_tokenizers.Split(Regex("[\u4e00-\u9fff]"), "isolated"),
+                                                         pre_tokenizers.ByteLevel(add_prefix_space=False)]))),
         "digits split": variant(lambda b: setattr(b, "pre_tokenizer", pre_tokenizers.Sequence(
             [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]))),
         "a WordPiece model": variant(lambda b: setattr(b, "model", models.WordPiece({"[UNK]": 0, "a": 1}))),

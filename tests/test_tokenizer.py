@@ -1,4 +1,5 @@
-"""The byte-level BPE tokenizer, its ChatML template and the assistant mask TRL trains on."""
+"""The byte-level BPE tokenizer: reserved tokens, a standard pre-tokenizer, files that load everywhere, and the
+ChatML template (with the assistant mask TRL trains on) that chat stages add."""
 
 from __future__ import annotations
 
@@ -11,18 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from minillm_core.data.formats import RecordReader
 from minillm_core.tokenizer import (
     CHAT_TEMPLATE,
     DEFAULT_VOCAB_SIZE,
-    SPECIAL_TOKENS,
+    RESERVED_TOKENS,
+    THINK_AND_TOOL_TOKENS,
     chat_stop_token_ids,
-    default_tokenizer_dir,
     load_tokenizer,
-    read_corpus,
     save_tokenizer,
-    texts_from_record,
     train_tokenizer,
+    with_chat_template,
 )
+from minillm_core.tokenizer_training import split_reserved, train_on_corpus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL_VOCAB = 600
@@ -31,13 +33,8 @@ RECORDS = [
     {"text": "The small language model learns to predict the next token."},
     {"text": "小型语言模型通过预测下一个词来学习。今天天气很好，我们去公园散步吧。"},
     {"text": "Tokenizers split text into pieces; 分词器把文本切成片段。"},
-    {
-        "conversations": [
-            {"role": "user", "content": "What is a tokenizer? 什么是分词器？"},
-            {"role": "assistant", "content": "It turns text into numbers. 它把文本变成数字。"},
-        ]
-    },
-    {"messages": [{"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello!"}]},
+    {"text": "<|im_start|>user\nWhat is a tokenizer? 什么是分词器？<|im_end|>\n<|im_start|>assistant\n"
+             "<think>It turns text into numbers.</think>它把文本变成数字。<|im_end|>"},
 ] * 20
 
 SAMPLES = [
@@ -75,8 +72,15 @@ def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(corpus_file: Path):
-    return train_tokenizer(read_corpus([corpus_file]), vocab_size=SMALL_VOCAB)
+def tokenizer():
+    return train_tokenizer((part for record in RECORDS for part in split_reserved(record["text"])),
+                           vocab_size=SMALL_VOCAB)
+
+
+@pytest.fixture(scope="module")
+def chat_tokenizer():
+    return with_chat_template(train_tokenizer((part for record in RECORDS for part in split_reserved(record["text"])),
+                                              vocab_size=SMALL_VOCAB))
 
 
 @pytest.fixture(scope="module")
@@ -86,17 +90,43 @@ def saved_dir(tokenizer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_special_tokens(tokenizer) -> None:
-    assert tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS) == [0, 1, 2]
+def test_reserved_tokens(tokenizer) -> None:
+    assert tokenizer.convert_tokens_to_ids(RESERVED_TOKENS) == list(range(16))
+    assert RESERVED_TOKENS[:9] == ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>",
+                                   "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
     assert tokenizer.eos_token == tokenizer.pad_token == "<|endoftext|>"
     assert tokenizer.eos_token_id == tokenizer.pad_token_id == 0
     assert tokenizer.bos_token is None
     assert chat_stop_token_ids(tokenizer) == [2, 0]
-    # Special tokens written in text stay single tokens, and nothing is added around a plain encode.
+    # Reserved tokens written in text stay single tokens, and nothing is added around a plain encode.
     ids = tokenizer("<|im_start|>user<|im_end|>")["input_ids"]
     assert ids == [1, *tokenizer.encode("user"), 2]
     assert tokenizer.encode("<|endoftext|>") == [0]
-    assert 259 < len(tokenizer) <= SMALL_VOCAB  # 3 special + 256 bytes + merges
+    assert tokenizer.encode("<think>hm</think><tool_call>{}</tool_call>") == [3, *tokenizer.encode("hm"), 4, 5,
+                                                                              *tokenizer.encode("{}"), 6]
+    assert len(RESERVED_TOKENS) + 256 < len(tokenizer) <= SMALL_VOCAB  # reserved + 256 bytes + merges
+
+
+def test_think_and_tool_tokens_survive_skip_special_tokens(tokenizer) -> None:
+    # A parser of thinking and tool calls reads decoded text: these tags must stay; ChatML markers go.
+    text = "<|im_start|><think>a</think><tool_call>b</tool_call><tool_response>c</tool_response><|im_end|>"
+    assert tokenizer.decode(tokenizer.encode(text), skip_special_tokens=True) == text[12:-10]
+    assert all(token in tokenizer.get_vocab() for token in THINK_AND_TOOL_TOKENS)
+
+
+def test_the_corpus_teaches_no_merges_of_reserved_tokens(tokenizer) -> None:
+    # The training text holds <|im_start|>, <think> ...; split_reserved keeps their pieces out of the merges.
+    learned = [tokenizer.convert_ids_to_tokens(i) for i in range(len(RESERVED_TOKENS), len(tokenizer))]
+    assert not [token for token in learned if "<|" in token or "|>" in token or "think" in token]
+
+
+def test_the_pre_tokenizer_is_gpt2_byte_level_alone(tokenizer) -> None:
+    # The step llama.cpp's converter and other tools recognise (MiniMind's tokenizer has the same).
+    config = json.loads(tokenizer.backend_tokenizer.to_str())
+    assert config["pre_tokenizer"] == {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                                       "use_regex": True}
+    assert config["normalizer"] is None
+    assert config["decoder"]["type"] == "ByteLevel"
 
 
 @pytest.mark.parametrize("text", SAMPLES)
@@ -111,15 +141,8 @@ def test_merges_were_learned(tokenizer) -> None:
     assert len(tokenizer.encode(text)) < len(text.encode("utf-8")) / 2
 
 
-def test_cjk_characters_stay_single_tokens(tokenizer) -> None:
-    # Runs of Chinese characters repeat in the corpus, yet no token spans two characters.
-    pieces = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-    cjk_pieces = [p for p in pieces if any("\u4e00" <= c <= "\u9fff" for c in p)]
-    assert cjk_pieces and all(len(p) == 1 for p in cjk_pieces)
-    assert len(tokenizer.encode("小型语言模型")) == 6
-
-
-def test_chat_template_renders_chatml(tokenizer) -> None:
+def test_chat_template_renders_chatml(chat_tokenizer) -> None:
+    tokenizer = chat_tokenizer
     assert tokenizer.chat_template == CHAT_TEMPLATE
     expected = (
         "<|im_start|>system\nYou are helpful.<|im_end|>\n"
@@ -131,7 +154,8 @@ def test_chat_template_renders_chatml(tokenizer) -> None:
     assert tokenizer.apply_chat_template(MESSAGES, tokenize=False) == expected
 
 
-def test_no_default_system_prompt_and_generation_prompt(tokenizer) -> None:
+def test_no_default_system_prompt_and_generation_prompt(chat_tokenizer) -> None:
+    tokenizer = chat_tokenizer
     user_only = [{"role": "user", "content": "Hi"}]
     assert tokenizer.apply_chat_template(user_only, tokenize=False) == "<|im_start|>user\nHi<|im_end|>\n"
     prompt = tokenizer.apply_chat_template(user_only, tokenize=False, add_generation_prompt=True)
@@ -141,7 +165,8 @@ def test_no_default_system_prompt_and_generation_prompt(tokenizer) -> None:
     assert tokenizer.decode(ids) == prompt
 
 
-def test_assistant_mask_covers_exactly_replies_and_im_end(tokenizer) -> None:
+def test_assistant_mask_covers_exactly_replies_and_im_end(chat_tokenizer) -> None:
+    tokenizer = chat_tokenizer
     # TRL's SFT (assistant_only_loss=True) calls apply_chat_template(..., return_assistant_tokens_mask=True)
     # and keeps the loss where assistant_masks == 1.
     out = tokenizer.apply_chat_template(MESSAGES, return_assistant_tokens_mask=True, return_dict=True)
@@ -163,34 +188,21 @@ def test_assistant_mask_covers_exactly_replies_and_im_end(tokenizer) -> None:
     assert masked.count(2) == 2 and masked[-1] == 2
 
 
-def test_prompt_is_a_token_prefix_of_the_full_chat(tokenizer) -> None:
+def test_prompt_is_a_token_prefix_of_the_full_chat(chat_tokenizer) -> None:
+    tokenizer = chat_tokenizer
     # TRL's prompt-completion path needs the generation prompt to tokenize as a prefix of the full chat.
     prompt_ids = tokenizer.apply_chat_template(MESSAGES[:2], add_generation_prompt=True)["input_ids"]
     full_ids = tokenizer.apply_chat_template(MESSAGES[:3])["input_ids"]
     assert full_ids[: len(prompt_ids)] == prompt_ids
 
 
-def test_texts_from_record_formats() -> None:
-    assert list(texts_from_record({"text": "a"})) == ["a"]
-    assert list(
-        texts_from_record({"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})
-    ) == ["q", "a"]
-    assert list(texts_from_record({"conversations": [{"from": "human", "value": "q"}]})) == ["q"]
-    assert list(
-        texts_from_record(
-            {
-                "chosen": [{"role": "assistant", "content": "c"}],
-                "rejected": [{"role": "assistant", "content": "r"}],
-            }
-        )
-    ) == ["c", "r"]
-    assert list(texts_from_record({"id": 3})) == []
-
-
 def test_saved_files_and_model_dir_loading(tokenizer, saved_dir: Path, tmp_path: Path) -> None:
     names = {p.name for p in saved_dir.iterdir()}
-    assert {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} <= names
+    assert names == {"tokenizer.json", "tokenizer_config.json"}  # no chat template: a base model has none
+    # transformers 4.x knows PreTrainedTokenizerFast; TokenizersBackend is transformers 5's own alias.
+    assert json.loads((saved_dir / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
     loaded = load_tokenizer(saved_dir)
+    assert loaded.chat_template is None
     assert type(loaded).__name__ == "TokenizersBackend"
     assert [loaded.encode(s) for s in SAMPLES] == [tokenizer.encode(s) for s in SAMPLES]
     # Saved beside a model's config.json (a checkpoint), AutoTokenizer must not swap in the model family's
@@ -226,12 +238,14 @@ def test_missing_tokenizer_dir(tmp_path: Path) -> None:
 
 _FRESH_PROCESS = """
 import json, sys
-from minillm_core.tokenizer import main
-main(["--corpus", sys.argv[1], "--out", sys.argv[2], "--vocab-size", sys.argv[3]])
+from minillm_core.tokenizer_training import main
+main([sys.argv[1], sys.argv[2], "--vocab-size", sys.argv[3]])
 from transformers import AutoTokenizer
+from minillm_core.tokenizer import with_chat_template
 tok = AutoTokenizer.from_pretrained(sys.argv[4])
 samples = json.loads(sys.argv[5])
-chat = tok.apply_chat_template(json.loads(sys.argv[6]), return_assistant_tokens_mask=True, return_dict=True)
+chat = with_chat_template(tok).apply_chat_template(json.loads(sys.argv[6]), return_assistant_tokens_mask=True,
+                                                   return_dict=True)
 print(json.dumps({
     "class": type(tok).__name__,
     "ids": [tok.encode(s) for s in samples],
@@ -241,49 +255,40 @@ print(json.dumps({
 """
 
 
-def test_fresh_process_retrains_identically_and_loads_same_ids(
-    tokenizer, saved_dir: Path, corpus_file: Path, tmp_path: Path
-) -> None:
+def test_fresh_process_retrains_identically_and_loads_same_ids(corpus_file: Path, tmp_path: Path) -> None:
     # One subprocess does both, to pay for one interpreter start: (1) the command line retrains from the
-    # same corpus, in a process with other hash seeds, and must write the same bytes; (2) AutoTokenizer
-    # loads the folder saved here and must encode exactly as this process does.
+    # same corpus, in a process with other hash seeds, and must write the same bytes as training here;
+    # (2) AutoTokenizer loads the folder saved here and must encode exactly as this process does.
+    trained, _ = train_on_corpus(RecordReader(corpus_file, "pretrain"), vocab_size=SMALL_VOCAB)
+    saved_dir = tmp_path / "here"
+    save_tokenizer(trained, saved_dir)
     retrained = tmp_path / "retrained"
-    args = [
-        str(corpus_file),
-        str(retrained),
-        str(SMALL_VOCAB),
-        str(saved_dir),
-        json.dumps(SAMPLES),
-        json.dumps(MESSAGES),
-    ]
-    result = subprocess.run(
-        [sys.executable, "-c", _FRESH_PROCESS, *args],
-        capture_output=True,
-        text=True,
-        env=_subprocess_env(),
-        timeout=120,
-    )
+    args = [str(corpus_file), str(retrained), str(SMALL_VOCAB), str(saved_dir), json.dumps(SAMPLES),
+            json.dumps(MESSAGES)]
+    result = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, *args], capture_output=True, text=True,
+                            env=_subprocess_env(), timeout=120)
     assert result.returncode == 0, result.stderr
-    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+    for name in ("tokenizer.json", "tokenizer_config.json"):
         assert (retrained / name).read_bytes() == (saved_dir / name).read_bytes(), f"{name} differs"
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["class"] == "TokenizersBackend"
-    assert out["ids"] == [tokenizer.encode(s) for s in SAMPLES]
-    expected_chat = tokenizer.apply_chat_template(MESSAGES, return_assistant_tokens_mask=True, return_dict=True)
+    assert out["ids"] == [trained.encode(s) for s in SAMPLES]
+    expected_chat = with_chat_template(trained).apply_chat_template(MESSAGES, return_assistant_tokens_mask=True,
+                                                                    return_dict=True)
     assert out["chat_ids"] == expected_chat["input_ids"]
     assert out["mask"] == expected_chat["assistant_masks"]
 
 
 def test_shipped_tokenizer() -> None:
-    if not (default_tokenizer_dir() / "tokenizer.json").is_file():
-        pytest.skip(f"the default tokenizer has not been generated into {default_tokenizer_dir()} yet")
     tok = load_tokenizer()
-    assert tok.convert_tokens_to_ids(SPECIAL_TOKENS) == [0, 1, 2]
+    assert tok.convert_tokens_to_ids(RESERVED_TOKENS) == list(range(len(RESERVED_TOKENS)))
     assert tok.eos_token_id == tok.pad_token_id == 0
-    assert tok.chat_template == CHAT_TEMPLATE
+    assert tok.chat_template is None  # chat stages add CHAT_TEMPLATE
+    assert with_chat_template(tok).chat_template == CHAT_TEMPLATE
     assert 259 < len(tok) <= DEFAULT_VOCAB_SIZE
     for text in SAMPLES:
         assert tok.decode(tok.encode(text)) == text
-    # Trained on the bilingual corpus: its Chinese characters are one token each, its English words too.
-    assert len(tok.encode("语言模型")) == 4
+    # Trained on the bilingual corpus: common English words are one token each; Chinese as often as not merges
+    # into words and phrases (GPT-2's regex keeps a run of characters together).
     assert len(tok.encode(" the model")) == 2
+    assert len(tok.encode("法国的首都是巴黎。")) <= 3

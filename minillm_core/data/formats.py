@@ -160,7 +160,8 @@ class RecordReader:
     `kind` is "pretrain", "sft" or "dpo"; `format` None detects it. `columns` maps standard field
     names to the file's columns, as LLaMA-Factory's dataset_info.json does. A bad record raises
     DataError, or with `lenient` is skipped: `.skipped` counts them and `.errors` keeps the first
-    few messages. `.read` counts the records yielded. Each iteration reads the file afresh.
+    few messages. `.read` counts the records yielded, `.bytes_read` the bytes of the lines they came from
+    (JSONL and text: for a progress bar). Each iteration reads the file afresh.
     A JSON array that does not parse fails as a whole, lenient or not: there is no next record
     to resume at.
     """
@@ -184,15 +185,18 @@ class RecordReader:
         self.lenient = lenient
         self.limit = limit
         self.read = 0
+        self.bytes_read = 0
         self.skipped = 0
         self.errors: list[str] = []
 
     def __iter__(self) -> Iterator[dict]:
-        self.read, self.skipped, self.errors = 0, 0, []
+        self.read, self.bytes_read, self.skipped, self.errors = 0, 0, 0, []
         raw_records = _text_lines(self.path) if self.format == "text" else _json_raw_records(self.path)
         for line, raw in raw_records:
             if self.limit is not None and self.read >= self.limit:
                 return
+            if isinstance(raw, bytes):
+                self.bytes_read += len(raw)
             try:
                 record = self._convert(raw)
             except RecordError as problem:

@@ -9,15 +9,17 @@ up in a dict, running the tokenizer's own BPE model on a piece only the first ti
 same ids 4-5x faster (bench/run.py measures both).
 
 Only pipelines this reproduces exactly are served: no normalizer, added tokens without strip options,
-and a pre-tokenizer that is GPT-2's ByteLevel regex, optionally after a Split that isolates each
-character of one class (the shipped tokenizer isolates CJK characters). `PieceCacheEncoder.for_tokenizer`
-returns None for any other tokenizer, and the caller uses the tokenizer itself.
+and GPT-2's ByteLevel pre-tokenizer (ours, MiniMind's). `PieceCacheEncoder.for_tokenizer` returns None for
+any other tokenizer (a custom Split step, Qwen2's regex ...), and the caller uses the tokenizer itself.
 tests/test_piece_cache.py compares the ids with the tokenizer's on the shipped corpora and random text.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
+import unicodedata
 
 import regex
 from tokenizers import pre_tokenizers
@@ -28,10 +30,16 @@ GPT2_PATTERN = _CONTRACTIONS + r"| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
 _MAX_CACHED_PIECES = 200_000  # then the cache starts afresh, so memory stays bounded on any data
 
 
+class _UnsureSplit(Exception):
+    """A piece holds a character whose class the two Unicode tables may disagree on."""
+
+
 class PieceCacheEncoder:
     """`encode(text)` gives the ids the tokenizer gives for `text` with add_special_tokens=False."""
 
     def __init__(self, backend, pattern: str, added_tokens: dict[str, int]) -> None:
+        self._backend = backend
+        self._unassigned = unassigned_characters()
         self._model = backend.model
         self._pieces = regex.compile(pattern)
         # Longest first, so of two added tokens starting at one place the longer wins, as in tokenizers.
@@ -61,6 +69,12 @@ class PieceCacheEncoder:
         return cls(backend, pattern, {token["content"]: token["id"] for token in added})
 
     def encode(self, text: str) -> list[int]:
+        try:
+            return self._encode_split(text)
+        except _UnsureSplit:  # see unassigned_characters: the library decides this text
+            return self._backend.encode(text, add_special_tokens=False).ids
+
+    def _encode_split(self, text: str) -> list[int]:
         if self._added is None:
             return self._encode_pieces(text)
         ids: list[int] = []
@@ -79,6 +93,9 @@ class PieceCacheEncoder:
         for piece in self._pieces.findall(text):
             piece_ids = cache.get(piece)
             if piece_ids is None:
+                # Every character lands in some piece, so checking new pieces checks the whole text.
+                if self._unassigned.search(piece):
+                    raise _UnsureSplit
                 piece_ids = cache[piece] = self._encode_piece(piece)
             ids += piece_ids
         return ids
@@ -88,37 +105,36 @@ class PieceCacheEncoder:
         return [token.id for token in self._model.tokenize(symbols)]
 
 
+@functools.cache
+def unassigned_characters() -> regex.Pattern:
+    """The code points this Python's Unicode data leaves unassigned, as a regex class (0.3 s, once).
+
+    The tokenizers library and the regex module each carry their own Unicode version, and a character
+    assigned in one and not the other (a letter to one, nothing to the other) splits differently. Texts
+    holding one are rare (new scripts, unassigned code points) and go to the library itself.
+    """
+    ranges, start = [], None
+    for code in range(sys.maxunicode + 2):
+        unassigned = code <= sys.maxunicode and unicodedata.category(chr(code)) == "Cn"
+        if unassigned and start is None:
+            start = code
+        elif not unassigned and start is not None:
+            ranges.append(f"\\U{start:08x}-\\U{code - 1:08x}")
+            start = None
+    return regex.compile("[" + "".join(ranges) + "]")
+
+
 def pre_token_pattern(pre_tokenizer: dict | None) -> str | None:
     """The single regex that splits text as `pre_tokenizer` (a tokenizer.json entry) does, or None."""
     if _is_gpt2_byte_level(pre_tokenizer):
         return GPT2_PATTERN
-    if not pre_tokenizer or pre_tokenizer.get("type") != "Sequence":
-        return None
-    steps = pre_tokenizer.get("pretokenizers") or []
-    if len(steps) != 2 or not _is_gpt2_byte_level(steps[1]):
-        return None
-    return _isolating_pattern(steps[0])
+    if pre_tokenizer and pre_tokenizer.get("type") == "Sequence":  # a Sequence of that one step alone
+        steps = pre_tokenizer.get("pretokenizers") or []
+        if len(steps) == 1 and _is_gpt2_byte_level(steps[0]):
+            return GPT2_PATTERN
+    return None
 
 
 def _is_gpt2_byte_level(step: dict | None) -> bool:
     return (bool(step) and step.get("type") == "ByteLevel" and step.get("use_regex", True)
             and not step.get("add_prefix_space", False))
-
-
-def _isolating_pattern(split: dict) -> str | None:
-    """GPT-2's regex where each character of a class is a piece of its own (Split, behavior Isolated).
-
-    The Split cuts the text at those characters before GPT-2's regex runs, so no other piece may hold one,
-    and a piece that ends where one follows ends as at the end of the text: each class of GPT-2's pattern
-    leaves them out, and `(?!\\S)` becomes "not followed by a non-space that is not one of them".
-    """
-    character_class = (split.get("pattern") or {}).get("Regex")
-    if (split.get("type") != "Split" or split.get("behavior") != "Isolated" or split.get("invert")
-            or not character_class or not regex.fullmatch(r"\[[^\^\[\]\\][^\[\]\\]*\]", character_class)):
-        return None
-    members = character_class[1:-1]
-    if regex.search(character_class, "'stremvld \t\r\n\u3000"):  # would change contractions or spaces
-        return None
-    return (f"{character_class}|{_CONTRACTIONS}"
-            rf"| ?[^\P{{L}}{members}]+| ?[^\P{{N}}{members}]+| ?[^\s\p{{L}}\p{{N}}{members}]+"
-            rf"|\s+(?![^\s{members}])|\s+")
