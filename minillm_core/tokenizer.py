@@ -62,13 +62,15 @@ CHAT_TEMPLATE = r"""{%- for message in messages %}
 {%- endif %}"""
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE,
+                    max_token_length: int | None = None) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on `texts` and wrap it as a Hugging Face tokenizer (no chat template).
 
     The vocabulary holds the reserved tokens, the 256 byte symbols, then merges until `vocab_size`; a small
     corpus can run out of pairs to merge first, so ``len(tokenizer)`` may be below `vocab_size`. `texts`
     must not contain reserved tokens (the trainer would learn merges of their pieces): see
-    tokenizer_training.split_reserved.
+    tokenizer_training.split_reserved. `max_token_length` caps a token's length in byte-level characters (a
+    Chinese character is 3): on a small, repetitive corpus it keeps whole phrases from becoming tokens.
     """
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # GPT-2's regex, then bytes
@@ -77,6 +79,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE) 
         vocab_size=vocab_size,
         special_tokens=[AddedToken(token, special=True, normalized=False) for token in RESERVED_TOKENS],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        max_token_length=max_token_length,
         show_progress=False,
     )
     # Equally frequent pairs are merged in a fixed order, so the same corpus gives the same files,

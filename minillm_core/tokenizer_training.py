@@ -7,9 +7,11 @@ each source its share). Memory stays flat in the corpus size: the trainer keeps 
 not the text. Reserved tokens written in the text (MiniMind's pretraining text holds <|im_start|>) are cut
 out first, or the trainer would spend merges on their pieces.
 
-The shipped default tokenizer is this on the embedded pretraining corpus, with the defaults:
+The shipped default tokenizer is this on the embedded pretraining corpus, with bot-start's settings (the
+same as `minillm-skill run tokenizer --set max_token_length=6` writes):
 
-    python -m minillm_core.tokenizer_training dataset/embedded/pretrain.jsonl minillm_core/assets/tokenizer
+    python -m minillm_core.tokenizer_training dataset/embedded/pretrain.jsonl minillm_core/assets/tokenizer \\
+        --max-token-length 6
 """
 
 from __future__ import annotations
@@ -99,10 +101,11 @@ def compactness(tokenizer, texts: list[str]) -> dict[str, Any]:
 
 
 def train_on_corpus(reader: RecordReader, vocab_size: int = DEFAULT_VOCAB_SIZE,
-                    sample_mb: float = DEFAULT_SAMPLE_MB):
+                    sample_mb: float = DEFAULT_SAMPLE_MB, max_token_length: int | None = None):
     """(tokenizer, split): a tokenizer trained on a sample of `reader`'s texts, and what was read and held out."""
     split = CorpusSplit()
-    tokenizer = train_tokenizer(sample_corpus(reader, int(sample_mb * MB), split), vocab_size=vocab_size)
+    tokenizer = train_tokenizer(sample_corpus(reader, int(sample_mb * MB), split), vocab_size=vocab_size,
+                                max_token_length=max_token_length)
     return tokenizer, split
 
 
@@ -117,7 +120,8 @@ def run_tokenizer_stage(ctx: StageContext) -> StageResult:
     reader = RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=settings["lenient"])
     ctx.log.info("training a %d-token tokenizer on %s", settings["vocab_size"], spec.path)
     try:
-        tokenizer, split = train_on_corpus(reader, settings["vocab_size"], settings["sample_mb"])
+        tokenizer, split = train_on_corpus(reader, settings["vocab_size"], settings["sample_mb"],
+                                           settings["max_token_length"] or None)
     except DataError as exc:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
     if not split.trained_records:
@@ -162,8 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path, help="folder to write the tokenizer into")
     parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE)
     parser.add_argument("--sample-mb", type=float, default=DEFAULT_SAMPLE_MB)
+    parser.add_argument("--max-token-length", type=int, default=None, help="characters per token at most")
     args = parser.parse_args(argv)
-    tokenizer, split = train_on_corpus(RecordReader(args.corpus, "pretrain"), args.vocab_size, args.sample_mb)
+    tokenizer, split = train_on_corpus(RecordReader(args.corpus, "pretrain"), args.vocab_size, args.sample_mb,
+                                       args.max_token_length)
     save_tokenizer(tokenizer, args.out)
     figures = compactness(tokenizer, split.held_out)
     print(f"wrote {args.out}: {len(tokenizer)} tokens (asked for {args.vocab_size}); held-out text: "
