@@ -1,5 +1,5 @@
-"""The training core end to end on the tiny preset: pretrain -> sft -> dpo, each model reloaded and
-generating in a fresh process; SFT loss falls; DPO's reward accuracy rises."""
+"""The training core end to end on the tiny preset: tokenizer -> pretrain -> sft -> dpo, each model reloaded
+and generating in a fresh process; SFT loss falls; DPO's reward accuracy rises."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from minillm_core.cli import cli
 
+TOKENIZER = ["vocab_size=1000", "max_token_length=6"]
 STAGES = {
     "pretrain": ["max_steps=40", "lr=2e-3", "log_steps=5", "save_steps=20"],
     "sft": ["max_steps=30", "lr=1e-3", "log_steps=5", "save_steps=15"],
@@ -27,7 +28,7 @@ def trained(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     """One workdir trained through all three stages; the stage reports by name."""
     workdir = tmp_path_factory.mktemp("trained")
     reports = {}
-    for stage, sets in STAGES.items():
+    for stage, sets in {"tokenizer": TOKENIZER, **STAGES}.items():
         args = ["run", stage, "--workdir", str(workdir), "--json"] + [a for s in sets for a in ("--set", s)]
         result = CliRunner().invoke(cli, args, catch_exceptions=False)
         assert result.exit_code == 0, result.stdout + result.stderr
@@ -45,10 +46,16 @@ def test_each_stage_model_reloads_in_a_fresh_process_and_generates(trained):
             path = sys.argv[1] + "/out/" + stage
             tokenizer = AutoTokenizer.from_pretrained(path)
             model = AutoModelForCausalLM.from_pretrained(path)
-            ids = tokenizer.apply_chat_template([{"role": "user", "content": "Who are you?"}],
-                                                add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            if tokenizer.chat_template:
+                ids = tokenizer.apply_chat_template([{"role": "user", "content": "Who are you?"}],
+                                                    add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            else:  # a base model: no chat template, it continues text
+                ids = tokenizer("The capital of France", return_tensors="pt")
             new = model.generate(**ids, max_new_tokens=8, do_sample=False)[0, ids["input_ids"].shape[1]:]
-            out[stage] = {"new_tokens": len(new), "type": model.config.model_type}
+            pre = json.loads(tokenizer.backend_tokenizer.to_str())["pre_tokenizer"]
+            out[stage] = {"new_tokens": len(new), "type": model.config.model_type, "pre_tokenizer": pre["type"],
+                          "template": bool(tokenizer.chat_template), "rows": model.config.vocab_size,
+                          "tokens": len(tokenizer)}
         print(json.dumps(out))
     """)
     result = subprocess.run([sys.executable, "-c", script, str(workdir)], capture_output=True, text=True,
@@ -57,18 +64,34 @@ def test_each_stage_model_reloads_in_a_fresh_process_and_generates(trained):
     generated = json.loads(result.stdout)
     assert all(1 <= generated[stage]["new_tokens"] <= 8 for stage in STAGES)
     assert {info["type"] for info in generated.values()} == {"llama"}
+    # One standard ByteLevel step; the base model has no chat template, the chat models have ours.
+    assert {info["pre_tokenizer"] for info in generated.values()} == {"ByteLevel"}
+    assert [generated[stage]["template"] for stage in STAGES] == [False, True, True]
+    # out/tokenizer's tokens, one embedding row each, rounded up to a multiple of 64: no row sits untrained.
+    tokens = generated["pretrain"]["tokens"]
+    assert tokens <= 1000 and generated["pretrain"]["rows"] == -(-tokens // 64) * 64
 
 
 def test_outputs_are_hugging_face_folders_and_checkpoints_are_cleared(trained):
     workdir, reports = trained
     for stage in STAGES:
         files = {p.name for p in (workdir / "out" / stage).iterdir()}
-        assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
-                "chat_template.jinja"} <= files
+        assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json"} <= files
+        assert ("chat_template.jinja" in files) == (stage != "pretrain")
         assert reports[stage]["artifacts"][0] == f"out/{stage}"
         assert reports[stage]["metrics"]["resumed_from_step"] == 0
         assert reports[stage]["metrics"]["compiled"] is False  # compile=auto: far too short to pay back
     assert not any((workdir / "out" / ".checkpoints").glob("*/checkpoint-*"))
+
+
+def test_each_stage_reports_the_tokenizer_it_used(trained):
+    reports = trained[1]
+    trained_sha = reports["tokenizer"]["metrics"]["sha256"]
+    used = {stage: reports[stage]["metrics"]["tokenizer"] for stage in STAGES}
+    assert used["pretrain"]["path"] == "out/tokenizer"  # pretrain picks up the tokenizer skill's output
+    assert used["sft"]["path"] == "out/pretrain" and used["dpo"]["path"] == "out/sft"
+    # The same tokenizer all the way: the chat template that sft adds changes no token.
+    assert {info["sha256"] for info in used.values()} == {trained_sha}
 
 
 def test_sft_loss_falls(trained):
