@@ -24,6 +24,7 @@ chat template, the way it was trained; the pretrain model sees the plain questio
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -291,9 +292,10 @@ def perplexity(model, tokenizer, texts: list[str], window: int = PERPLEXITY_WIND
 
 
 def chat_numbers(model, tokenizer, inputs: EvalInputs) -> dict[str, Any]:
-    """Chat perplexity of the held-out replies and the held-out preference figures (None without a chat template)."""
+    """Chat perplexity of the held-out replies and the held-out preference figures. A base model has no chat
+    template: it is measured through the one sft will give it, so the figures compare across stages."""
     if not tokenizer.chat_template:
-        return {"chat_perplexity": None, "preference_margin": None, **preference_figures([])}
+        tokenizer = with_chat_template(copy.copy(tokenizer))
     scored = reply_logprobs(model, tokenizer, [reply for pair in inputs.pairs for reply in pair])
     return {**chat_perplexity(model, tokenizer, inputs.chats),
             **preference_figures(list(zip(scored[::2], scored[1::2], strict=True)))}

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from minillm_core import chat
 from minillm_core.chat import Bot, GenerationOptions, TextStream, chat_command, choose_mode, default_model
 from minillm_core.presets import build_model, model_config
-from minillm_core.tokenizer import load_tokenizer
+from minillm_core.tokenizer import load_tokenizer, with_chat_template
 
 GREEDY = ["--temperature", "0", "--max-new-tokens", "12"]
 JSON_KEYS = {"model", "prompt", "answer", "new_tokens", "seconds", "stopped_by"}
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def workdir(tmp_path_factory) -> Path:
     """out/sft: a random tiny model with the chat template; out/pretrain: a copy whose tokenizer has none."""
     root = tmp_path_factory.mktemp("chat")
-    tokenizer = load_tokenizer()
+    tokenizer = with_chat_template(load_tokenizer())
     torch.manual_seed(0)
     # Larger initial weights than training uses: greedy answers then vary instead of repeating one token.
     model = build_model(model_config("tiny", vocab_size=6400, initializer_range=1.0))
@@ -180,8 +180,10 @@ def test_a_model_without_chat_template_continues_the_raw_text(workdir, generated
     assert result.exit_code == 2 and "no chat template" in result.stderr
 
 
-def test_mode_auto_treats_the_pretrain_stage_as_completion():
-    tokenizer = load_tokenizer()  # has the chat template, as out/pretrain's tokenizer does after training
-    assert choose_mode(Path("w/out/sft"), tokenizer) == "chat"
-    assert choose_mode(Path("w/out/pretrain"), tokenizer) == "completion"
-    assert choose_mode(Path("w/out/pretrain"), tokenizer, "chat") == "chat"
+def test_mode_auto_follows_the_chat_template_not_the_folder_name():
+    base = load_tokenizer()  # no chat template, as out/pretrain's
+    assert choose_mode(Path("w/out/pretrain"), base) == "completion"
+    assert choose_mode(Path("w/out/my-copy"), base) == "completion"
+    chat_tokenizer = with_chat_template(load_tokenizer())
+    assert choose_mode(Path("w/out/sft"), chat_tokenizer) == "chat"
+    assert choose_mode(Path("w/out/pretrain-copied-from-sft"), chat_tokenizer) == "chat"

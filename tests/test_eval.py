@@ -15,15 +15,16 @@ from minillm_core.evaluate import LOCAL_TASKS, eval_inputs, perplexity, prompt_s
 from minillm_core.presets import build_model, model_config, vocab_size_for
 from minillm_core.resources import shipped_path
 from minillm_core.samples import DEFAULT_PROMPTS, prompt_text
-from minillm_core.tokenizer import load_tokenizer
+from minillm_core.tokenizer import load_tokenizer, with_chat_template
 from tests.test_cli import invoke
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def save_tiny_model(folder: Path, seed: int) -> Path:
+def save_tiny_model(folder: Path, seed: int, chat: bool = True) -> Path:
+    """A random tiny model; a chat model's tokenizer carries the chat template, a base model's none."""
     torch.manual_seed(seed)
-    tokenizer = load_tokenizer()
+    tokenizer = with_chat_template(load_tokenizer()) if chat else load_tokenizer()
     build_model(model_config("tiny", vocab_size=vocab_size_for(tokenizer))).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -32,7 +33,7 @@ def save_tiny_model(folder: Path, seed: int) -> Path:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("eval")
-    save_tiny_model(root / "out" / "pretrain", seed=1)
+    save_tiny_model(root / "out" / "pretrain", seed=1, chat=False)
     save_tiny_model(root / "out" / "sft", seed=2)
     return root
 
@@ -182,12 +183,10 @@ def test_the_untrained_baseline_is_the_architecture_with_fixed_fresh_weights(wor
     assert not any(torch.equal(tensor, trained.state_dict()[name]) for name, tensor in weights)
 
 
-def test_prompt_style(workdir, tmp_path):
-    tokenizer = load_tokenizer()
-    assert prompt_style(tmp_path / "pretrain", tokenizer) == "completion"
-    assert prompt_style(tmp_path / "my-model", tokenizer) == "chat"
-    tokenizer.chat_template = None
-    assert prompt_style(tmp_path / "my-model", tokenizer) == "completion"
+def test_prompt_style_follows_the_chat_template():
+    tokenizer = load_tokenizer()  # a base model's: no chat template, whatever its folder is called
+    assert prompt_style(tokenizer) == "completion"
+    assert prompt_style(with_chat_template(tokenizer)) == "chat"
 
 
 def test_a_retrained_model_is_evaluated_again_not_reported_stale(tmp_path):
