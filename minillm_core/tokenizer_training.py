@@ -8,10 +8,10 @@ not the text. Reserved tokens written in the text (MiniMind's pretraining text h
 out first, or the trainer would spend merges on their pieces.
 
 The shipped default tokenizer is this on the embedded pretraining corpus, with bot-start's settings (the
-same as `minillm-skill run tokenizer --set max_token_length=6` writes):
+same as `minillm-skill run tokenizer --set vocab_size=2432` writes):
 
     python -m minillm_core.tokenizer_training dataset/embedded/pretrain.jsonl minillm_core/assets/tokenizer \\
-        --max-token-length 6
+        --vocab-size 2432
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from minillm_core.plugins import get_host
 from minillm_core.skill import Skill, SkillError, StageResult
 from tests.helpers import make_skill_folder
 
-BUILTIN_SKILLS = {"bot-start", "env-check", "download-data", "pretrain", "sft", "dpo", "eval", "report"}
+BUILTIN_SKILLS = {"bot-start", "env-check", "download-data", "tokenizer", "pretrain", "sft", "dpo", "eval", "report"}
 
 
 class SkillsPlugin:
@@ -45,7 +45,8 @@ def test_list_shows_every_builtin_skill_with_source_and_preconditions():
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert BUILTIN_SKILLS <= set(rows)
     assert rows["dpo"]["requires"] == ["sft"] and rows["dpo"]["source"] == "builtin"
-    assert rows["bot-start"]["steps"] == ["env-check", "download-data", "pretrain", "sft", "dpo", "eval", "report"]
+    assert rows["bot-start"]["steps"] == ["env-check", "download-data", "tokenizer", "pretrain", "sft", "dpo",
+                                            "eval", "report"]
     text = invoke("list").stdout
     assert "needs: sft" in text and all(name in text for name in BUILTIN_SKILLS)
 
@@ -93,7 +94,7 @@ def test_dry_run_prints_plan_and_runs_nothing(tmp_path):
     ready = invoke("run", "bot-start", "--workdir", str(tmp_path), "--dry-run", "--json")
     assert ready.exit_code == 0
     plan = json.loads(ready.stdout)
-    assert [s["skill"] for s in plan["stages"]][:3] == ["env-check", "download-data", "pretrain"]
+    assert [s["skill"] for s in plan["stages"]][:4] == ["env-check", "download-data", "tokenizer", "pretrain"]
     sft_check = next(s for s in plan["stages"] if s["skill"] == "sft")["checks"][0]
     assert sft_check["holds"] and "earlier in this run" in sft_check["detail"]
     not_ready = invoke("run", "dpo", "--workdir", str(tmp_path), "--dry-run")

@@ -69,7 +69,7 @@ def test_on_real_text_it_holds_more_text_per_token_than_minimind(tmp_path, real_
 
 def test_on_the_embedded_corpus_it_writes_the_shipped_tokenizer_byte_for_byte(tmp_path):
     # The shipped default is this skill's output with bot-start's settings: the same code, reproducible.
-    code, report, output = run_tokenizer(tmp_path, "max_token_length=6")
+    code, report, output = run_tokenizer(tmp_path, "vocab_size=2432")
     assert code == 0, output
     written = tmp_path / "out" / "tokenizer"
     assert (written / "tokenizer.json").read_bytes() == (default_tokenizer_dir() / "tokenizer.json").read_bytes()
@@ -84,7 +84,7 @@ def test_a_corpus_larger_than_sample_mb_is_sampled_across_the_whole_file(tmp_pat
     records = [{"text": f"Document {i} is about topic {i % 7} at some length, again and again."} for i in range(4000)]
     corpus.write_text("".join(json.dumps(record) + "\n" for record in records))
     size_mb = corpus.stat().st_size / 2**20
-    code, report, output = run_tokenizer(tmp_path, f"dataset={corpus}", f"sample_mb={size_mb / 4:.4f}")
+    code, report, output = run_tokenizer(tmp_path, f"dataset={corpus}", f"sample_mb={size_mb / 3.96:.4f}")
     assert code == 0, output
     metrics = report["stages"][0]["metrics"]
     assert metrics["records"] == 4000  # read to the end: the sample spreads over the whole file ...

@@ -13,8 +13,8 @@ METHOD = TrainingMethod(kind="pretrain", trainer="minillm_core.stages.pretrain:b
 # Defaults suit the default preset (tiny) and dataset (embedded); bigger presets set their own, e.g.
 # configs/minimind2-small-gpu.yaml.
 OPTIONS = training_options(dataset="embedded-pretrain", lr=3e-3)
-OPTIONS["tokenizer"] = Option("tokenizer", str, None, "tokenizer folder for a new model (default: the shipped one)",
-                              is_path=True)
+OPTIONS["tokenizer"] = Option("tokenizer", str, None, "tokenizer folder for a new model (default: out/tokenizer "
+                              "when the tokenizer skill wrote it, else the shipped one)", is_path=True)
 
 
 @hookimpl
