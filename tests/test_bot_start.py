@@ -62,8 +62,10 @@ def test_after_sft_the_model_says_who_it_is(run):
     answers = [json.loads(line) for line in (clone / "logs" / "sft_samples.jsonl").read_text().splitlines()]
     after = {row["prompt"]: row["answer"] for row in answers if row["when"] == "after"}
     assert "MiniLLM" in after["Who are you?"] and "MiniLLM" in after["你是谁？"]
-    metrics = stage(report, "eval")["metrics"]
-    assert metrics["sft_identity_acc"] >= metrics["pretrain_identity_acc"] + 0.3
+    models = stage(report, "eval")["metrics"]["models"]
+    identity = {name: models[name]["answer_eval"]["by_topic"]["identity"] for name in ("pretrain", "sft")}
+    assert identity["sft"] >= identity["pretrain"] + 0.5, identity  # held-out wordings, answered greedily
+    assert models["sft"]["identity_acc"] > models["pretrain"]["identity_acc"]  # the multiple-choice diagnostic
 
 
 def test_losses_fall_and_dpo_starts_at_ln2(run):
