@@ -13,7 +13,7 @@ from typing import Any
 
 STAMPS = "out/.stamps"
 TRAINING_STAGES = ("pretrain", "sft", "dpo")
-STAGE_ORDER = ("env-check", "download-data", *TRAINING_STAGES, "eval")
+STAGE_ORDER = ("env-check", "download-data", "tokenizer", *TRAINING_STAGES, "eval")
 
 
 def last_results(workdir: Path) -> dict[str, dict[str, Any]]:
@@ -29,8 +29,8 @@ def last_results(workdir: Path) -> dict[str, dict[str, Any]]:
 
 
 def training_table(results: dict[str, dict[str, Any]]) -> str:
-    rows = ["| stage | finished | steps | tokens | loss first -> final | tokens/s | time | preset, lr, batch x seq |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| stage | finished | steps | tokens | loss first -> final | tokens/s | time | preset, lr, batch x seq "
+            "| tokenizer |", "|---|---|---|---|---|---|---|---|---|"]
     for name in TRAINING_STAGES:
         if name not in results:
             continue
@@ -39,8 +39,14 @@ def training_table(results: dict[str, dict[str, Any]]) -> str:
         rows.append(f"| {name} | {finished} | {m.get('steps')} | {m.get('tokens', 0):,} | "
                     f"{m.get('first_loss')} -> {m.get('final_loss')} | {m.get('tokens_per_s')} | "
                     f"{r['duration_s']:.0f} s | {s.get('preset')}, {s.get('lr')}, "
-                    f"{s.get('batch_size')} x {m.get('seq_len', s.get('max_seq_len'))} |")
+                    f"{s.get('batch_size')} x {m.get('seq_len', s.get('max_seq_len'))} | {_tokenizer(m)} |")
     return "\n".join(rows) if len(rows) > 2 else ""
+
+
+def _tokenizer(metrics: dict[str, Any]) -> str:
+    """Which tokenizer a stage used: its folder and the start of its sha256 (the same hash: the same tokenizer)."""
+    used = metrics.get("tokenizer")
+    return f"`{used['path']}` ({used['sha256'][:12]})" if isinstance(used, dict) else "-"
 
 
 def plot_losses(workdir: Path) -> list[str]:

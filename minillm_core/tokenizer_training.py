@@ -2,7 +2,8 @@
 
 The corpus is read once, as a stream. Every HELD_OUT_EVERY-th record (up to HELD_OUT_MAX_BYTES of text) is
 set aside to measure the result; the rest feeds the BPE trainer: all of it when the file fits in `sample_mb`,
-else every k-th record, so that the sample spreads over the whole file (a corpus sorted by source still gives
+else an even share of the records (one in four for a file four times as large), so that the sample spreads
+over the whole file (a corpus sorted by source still gives
 each source its share). Memory stays flat in the corpus size: the trainer keeps counts of distinct pieces,
 not the text. Reserved tokens written in the text (MiniMind's pretraining text holds <|im_start|>) are cut
 out first, or the trainer would spend merges on their pieces.
@@ -17,7 +18,6 @@ same as `minillm-skill run tokenizer --set vocab_size=2432` writes):
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import shutil
@@ -71,7 +71,7 @@ def split_reserved(text: str) -> Iterator[str]:
 def sample_corpus(reader: RecordReader, sample_bytes: int, split: CorpusSplit) -> Iterator[str]:
     """Texts for the trainer from `reader` ({"text"} records), filling `split` as it goes, with a progress bar."""
     file_bytes = reader.path.stat().st_size
-    stride = max(1, math.ceil(file_bytes / sample_bytes))
+    share = min(1.0, sample_bytes / max(file_bytes, 1))  # of the records, taken evenly: 0.25 is one in four
     with tqdm(total=file_bytes, unit="B", unit_scale=True, desc="tokenizer: reading", file=sys.stderr,
               disable=None) as progress:
         for index, record in enumerate(reader):
@@ -82,7 +82,7 @@ def sample_corpus(reader: RecordReader, sample_bytes: int, split: CorpusSplit) -
             if index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 and split.held_out_bytes < HELD_OUT_MAX_BYTES:
                 split.held_out.append(text)
                 split.held_out_bytes += size
-            elif index % stride == 0:
+            elif int((index + 1) * share) > int(index * share):
                 split.trained_records += 1
                 split.trained_bytes += size
                 yield from split_reserved(text)

@@ -51,6 +51,7 @@ def test_the_report_card_has_its_plots_eval_table_and_git_check_last(run):
     for name in ("pretrain", "sft", "dpo"):
         assert f"(plots/{name}_loss.png)" in card and (clone / "reports" / "plots" / f"{name}_loss.png").exists()
     assert "identity" in card and "preference" in card  # the eval table
+    assert "| tokenizer |" in card and "| pretrain |" in card and "`out/tokenizer` (" in card  # which one each used
     history = clone / json.loads((clone / "reports" / "latest.json").read_text())["reports"]["history_markdown"]
     links = re.findall(r"\]\(([^)]+\.png)\)", history.read_text())
     assert len(links) == 3 and all((history.parent / link).exists() for link in links), links
