@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
+from pathlib import Path
 
 import pytest
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
@@ -113,3 +115,15 @@ def test_a_tokenizer_that_reads_special_tokens_as_text_is_declined(shipped):
                                                  eos_token="<|endoftext|>", split_special_tokens=True)
     assert tokenizer_ids(reads_them_as_text, ["<|im_end|>"]) != tokenizer_ids(shipped, ["<|im_end|>"])
     assert PieceCacheEncoder.for_tokenizer(reads_them_as_text) is None
+
+
+def test_ids_equal_minimind_tokenizers_on_real_text():
+    # A tokenizer trained elsewhere on a large corpus (6,400 tokens, plain ByteLevel), on prose people wrote.
+    minimind = Path(__file__).parent / "fixtures" / "minimind"
+    backend = Tokenizer.from_str(gzip.decompress((minimind / "tokenizer.json.gz").read_bytes()).decode("utf-8"))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>")
+    encoder = PieceCacheEncoder.for_tokenizer(tokenizer)
+    assert encoder is not None
+    texts = [line for name in ("README.md.gz", "README_en.md.gz")
+             for line in gzip.decompress((minimind / name).read_bytes()).decode("utf-8").splitlines()]
+    assert [encoder.encode(text) for text in texts] == tokenizer_ids(tokenizer, texts)
