@@ -49,6 +49,16 @@ def register_commands(cli):
 
 
 @hookspec
+def training_callbacks(run):
+    """Add transformers TrainerCallbacks to a training stage: return a list of callback instances.
+
+    Called once per training stage (built-in or a plugin's), before training starts; `run` is its
+    `TrainingRun` (`run.stage`, `run.ctx.settings`, `run.ctx.workdir`, ...). A callback that raises is
+    switched off for the rest of the stage and reported in the run's `plugin_errors`; training goes on.
+    """
+
+
+@hookspec
 def stage_started(stage, context):
     """Called before a stage runs. `stage` is the skill name; `context` its `StageContext`."""
 

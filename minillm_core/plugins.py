@@ -139,6 +139,10 @@ class PluginHost:
             self._info[ep.name] = PluginInfo(ep.name, dist, version)
             self._problem(ep.name, exc, "register")
 
+    def record_problem(self, plugin: str, exc: BaseException | str, when: str) -> None:
+        """Report a plugin's failure outside a hook call (a Trainer callback that raised, a bad return value)."""
+        self._problem(plugin, exc, when)
+
     def _problem(self, plugin: str, exc: BaseException | str, when: str) -> None:
         if self._strict and isinstance(exc, BaseException):
             raise exc
@@ -151,11 +155,15 @@ class PluginHost:
 
     def call_each(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call every implementation of `hook` on its own, so one that raises or hangs spoils nothing else."""
+        return [value for _plugin, value in self.results_by_plugin(hook, **kwargs)]
+
+    def results_by_plugin(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """(plugin name, value) for every implementation of `hook` that returned, each called on its own."""
         results = []
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             state, value = self._call(impl, hook, kwargs)
             if state == "ok":
-                results.append(value)
+                results.append((impl.plugin_name, value))
         return results
 
     def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: dict[str, Any]) -> tuple[str, Any]:

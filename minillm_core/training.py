@@ -31,6 +31,7 @@ from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
 from minillm_core.methods import TrainingMethod
 from minillm_core.outputs import OutputRefused, check_output, output_path, publish, run_name, write_marker
+from minillm_core.plugin_callbacks import plugin_callbacks
 from minillm_core.presets import build_model, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.speedups import compile_requested, use_bf16
@@ -127,6 +128,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
                                                        ctx.path(f"logs/{name}_samples.jsonl"), append=resume)]
+    run.callbacks += plugin_callbacks(run)  # the training_callbacks hook: trackers and the like
     try:
         with process_state().main_process_first():  # one process tokenizes and caches; the others reuse it
             trainer = method.build_trainer_function()(run)

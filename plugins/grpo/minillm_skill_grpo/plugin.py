@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, training_options
+from minillm_core.api import Option, TrainingMethod, hookimpl, training_options
 
 METHOD = TrainingMethod(kind="sft", trainer="minillm_skill_grpo.recipe:build_trainer", default_init="out/sft",
                         tracked={"reward": "reward", "rewards/correct_result/mean": "correct_rate"})

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from trl import GRPOConfig, GRPOTrainer
 
-from minillm_core.skill import SkillError
-from minillm_core.training import TrainingRun
+from minillm_core.api import SkillError, TrainingRun
 from minillm_skill_grpo.rewards import answer_form, correct_result, is_arithmetic
 
 

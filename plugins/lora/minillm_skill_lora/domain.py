@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from minillm_core.evaluate import Reply, chat_perplexity, held_out_chats, load_model
-from minillm_core.samples import greedy_answers
+from minillm_core.api import Reply, chat_perplexity, greedy_answers, held_out_chats, load_model
 
 
 def read_questions(path: Path) -> list[dict]:

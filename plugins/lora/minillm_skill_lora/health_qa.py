@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minillm_core.data.messages import RecordError
+from minillm_core.api import RecordError
 
 EXAMPLE = '{"question": "How long should I wash my hands?", "answer": "Wash with soap for at least 20 seconds."}'
 

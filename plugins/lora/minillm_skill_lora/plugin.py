@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, training_options
-from minillm_core.skill import StageContext, StageResult
+from minillm_core.api import Option, StageContext, StageResult, TrainingMethod, hookimpl, training_options
 from minillm_skill_lora import health_qa
 
 HERE = Path(__file__).parent
@@ -30,7 +27,7 @@ OPTIONS["eval_dataset"] = Option("eval_dataset", str, str(HERE / "data" / "healt
 
 
 def run(ctx: StageContext) -> StageResult:
-    from minillm_core.training import output_dir, train  # torch, transformers, peft load only when it runs
+    from minillm_core.api import output_dir, train  # torch, transformers, peft load only when it runs
     from minillm_skill_lora.domain import measure
 
     settings = ctx.settings

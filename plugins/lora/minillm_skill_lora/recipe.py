@@ -12,10 +12,7 @@ import random
 
 import datasets
 
-from minillm_core.data.formats import RecordReader
-from minillm_core.data.registry import resolve_dataset
-from minillm_core.stages.sft import sft_trainer
-from minillm_core.training import TrainingRun
+from minillm_core.api import RecordReader, TrainingRun, resolve_dataset, sft_trainer
 
 
 def build_trainer(run: TrainingRun):

@@ -9,7 +9,7 @@ import pytest
 from minillm_skill_lora import generate
 from minillm_skill_lora.health_qa import looks_like, to_chat
 
-from minillm_core.data.messages import RecordError
+from minillm_core.api import RecordError
 
 
 def test_a_record_becomes_a_one_turn_chat_and_a_bad_one_says_why():

@@ -1,0 +1,65 @@
+"""The plugin API: the one module a minillm-skill plugin imports. Everything else in minillm_core may change.
+
+    from minillm_core.api import Skill, StageContext, StageResult, hookimpl
+
+PLUGIN_API_VERSION follows semantic versioning: a minor release adds names; only a major release removes or
+changes one, and docs/plugins.md says what changed. A plugin can check it:
+
+    from minillm_core import api
+    assert api.PLUGIN_API_VERSION.split(".")[0] == "1"
+
+The names behind torch, transformers or TRL (`train`, `load_model`, `sft_trainer`, ...) load when first used,
+not when the plugin is imported, so that `minillm-skill list` stays quick with any number of plugins.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from minillm_core.data.formats import DataError, RecordReader
+from minillm_core.data.messages import RecordError
+from minillm_core.data.registry import DatasetSpec, resolve_dataset
+from minillm_core.hookspecs import hookimpl
+from minillm_core.methods import TrainingMethod
+from minillm_core.options import Option, training_options
+from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
+
+PLUGIN_API_VERSION = "1.0.0"
+
+# name -> module that defines it, imported on first use (these pull in torch, transformers, TRL or peft)
+_HEAVY = {
+    "TrainingRun": "minillm_core.training",  # what a TrainingMethod's trainer builder receives
+    "train": "minillm_core.training",  # the shared training path, for a skill with its own run
+    "output_dir": "minillm_core.training",  # where a stage saves its model
+    "sft_trainer": "minillm_core.stages.sft",  # the SFT trainer, for methods that train on chats
+    "load_model": "minillm_core.evaluate",  # (model, tokenizer) from a model folder, ready for inference
+    "Reply": "minillm_core.evaluate",  # a prompt and a reply to score
+    "chat_perplexity": "minillm_core.evaluate",  # perplexity of replies, given their prompts
+    "held_out_chats": "minillm_core.evaluate",  # the held-out conversations eval scores
+    "greedy_answers": "minillm_core.samples",  # greedy answers to prompts, "chat" or "completion" style
+    "CHAT_TEMPLATE": "minillm_core.tokenizer",  # the ChatML template chat stages give a base model
+    "with_chat_template": "minillm_core.tokenizer",  # a tokenizer, given CHAT_TEMPLATE when it has none
+    "chat_stop_token_ids": "minillm_core.tokenizer",  # the ids that end a chat reply
+}
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    # hooks and skills
+    "hookimpl", "Skill", "Check", "StageContext", "StageResult", "SkillError",
+    # options and training methods
+    "Option", "training_options", "TrainingMethod",
+    # data: formats (the register_formats hook) and datasets
+    "RecordError", "DataError", "RecordReader", "DatasetSpec", "resolve_dataset",
+    # training, models and held-out evaluation (loaded on first use)
+    *_HEAVY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HEAVY:
+        value = getattr(importlib.import_module(_HEAVY[name]), name)
+        globals()[name] = value  # once imported, a plain attribute
+        return value
+    raise AttributeError(f"module 'minillm_core.api' has no attribute {name!r}; the plugin API is: "
+                         f"{', '.join(__all__)}")

@@ -1,0 +1,111 @@
+"""The plugin API: plugins import minillm_core.api alone; every name it lists resolves; the training_callbacks
+hook reaches every step, contained; the guide's tracker plugin works as printed."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from transformers import TrainerCallback
+
+from minillm_core import api
+from minillm_core.cli import cli
+from minillm_core.hookspecs import hookimpl
+from minillm_core.plugins import get_host
+
+ROOT = Path(__file__).resolve().parent.parent
+GUIDE = ROOT / "docs" / "plugins.md"
+
+
+def minillm_imports(path: Path) -> list[str]:
+    """The minillm_core modules a Python file imports (`from minillm_core import api` counts as .api)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.split(".")[0] == "minillm_core"]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "minillm_core":
+            found += ([f"minillm_core.{alias.name}" for alias in node.names] if node.module == "minillm_core"
+                      else [node.module])
+    return found
+
+
+def test_plugins_import_nothing_of_minillm_core_but_the_api():
+    files = sorted((ROOT / "plugins").rglob("*.py"))
+    assert len(files) > 5
+    outside = {f"{path.relative_to(ROOT)}: {module}" for path in files for module in minillm_imports(path)
+               if module != "minillm_core.api"}
+    assert not outside, "plugins must import from minillm_core.api only:\n" + "\n".join(sorted(outside))
+    assert any("minillm_core.api" in minillm_imports(path) for path in files)  # the check sees real imports
+
+
+def test_every_api_name_resolves_and_an_unknown_one_lists_them():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", api.PLUGIN_API_VERSION)
+    assert all(getattr(api, name) is not None for name in api.__all__)
+    with pytest.raises(AttributeError, match="the plugin API is: PLUGIN_API_VERSION, hookimpl"):
+        api.load_modle  # noqa: B018 - the misspelling is the point
+
+
+def test_importing_the_api_loads_no_training_code():
+    code = "import sys, minillm_core.api; print(sorted(m for m in ('minillm_core.training', 'trl', 'peft') " \
+           "if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def guide_block(marker: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.DOTALL)
+    return next(block for block in blocks if marker in block)
+
+
+class Raises(TrainerCallback):
+    calls = 0
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        Raises.calls += 1
+        raise RuntimeError("the tracker's server is down")
+
+
+class Counts(TrainerCallback):
+    steps: list[int] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        Counts.steps.append(state.global_step)
+
+
+def plugin(name: str, function) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.training_callbacks = hookimpl(function)
+    return module
+
+
+def test_training_callbacks_reach_every_step_and_one_that_raises_is_switched_off(tmp_path):
+    tracker = types.ModuleType("minillm_skill_csvlog_plugin")
+    exec(compile(guide_block("class LossToCsv"), str(GUIDE), "exec"), tracker.__dict__)  # noqa: S102 - our docs
+    host = get_host()
+    host.register(tracker, name="csvlog")
+    host.register(plugin("counting", lambda run: [Counts()]), name="counting")
+    host.register(plugin("broken", lambda run: [Raises(), "not a callback"]), name="broken")
+    args = ["run", "pretrain", "--workdir", str(tmp_path), "--json", "--set", "max_steps=4", "--set", "log_steps=1",
+            "--set", "answer_check=false"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["stages"][0]["status"] == "ok"
+    assert Counts.steps == [1, 2, 3, 4]
+    with (tmp_path / "logs" / "pretrain_loss.csv").open() as handle:  # the guide's tracker, as printed
+        rows = list(csv.DictReader(handle))
+    assert [int(row["step"]) for row in rows] == [1, 2, 3, 4] and all(float(row["loss"]) > 0 for row in rows)
+    assert Raises.calls == 1  # switched off after its first error: training went on without it
+    errors = " ".join(f"{problem['plugin']}: {problem['error']}" for problem in report["plugin_errors"])
+    assert "broken: RuntimeError: the tracker's server is down" in errors
+    assert "broken: training_callbacks returned 'not a callback', not a transformers TrainerCallback" in errors
