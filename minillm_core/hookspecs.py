@@ -3,8 +3,7 @@
 Each hook receives a `register` callback (the simonw/llm pattern), so a plugin adds things by
 calling it and never needs to know how the runner stores them. A minimal plugin:
 
-    from minillm_core.hookspecs import hookimpl
-    from minillm_core.skill import Skill
+    from minillm_core.api import Skill, hookimpl    # a plugin imports minillm_core.api only
 
     @hookimpl
     def register_skills(register):
