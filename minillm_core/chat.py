@@ -24,7 +24,8 @@ from typing import Any
 
 import click
 
-STAGES_NEWEST_FIRST = ("dpo", "sft", "pretrain")
+from minillm_core.outputs import trained_models
+
 RESET, EXIT_COMMANDS = "/reset", ("/exit", "/quit")
 
 
@@ -67,18 +68,17 @@ class Bot:
 
 def default_model(workdir: Path) -> Path:
     """The model the last run handed over (the report's `final_model`, chosen by answer accuracy), else
-    the most trained one under `workdir`: out/dpo, else out/sft, else out/pretrain."""
+    the newest model any training stage (a plugin's too) wrote under `workdir`/out."""
     from minillm_core.final_model import previous
 
     final = previous(workdir)
     if final and (workdir / final["path"] / "config.json").is_file():
         return workdir / final["path"]
-    for stage in STAGES_NEWEST_FIRST:
-        path = workdir / "out" / stage
-        if (path / "config.json").is_file():
-            return path
-    raise click.UsageError(f"no trained model in {(workdir / 'out').resolve()} (looked for "
-                           f"{', '.join(STAGES_NEWEST_FIRST)}); run `minillm-skill run bot-start` first, "
+    trained = trained_models(workdir)
+    if trained:
+        return trained[0]
+    raise click.UsageError(f"no trained model in {(workdir / 'out').resolve()} (no folder there holds a model a "
+                           f"training stage wrote); run `minillm-skill run bot-start` first, "
                            "or give --model a Hugging Face model folder")
 
 
@@ -258,7 +258,8 @@ def _stream_to_stdout(text: str) -> None:
 
 @click.command("chat")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="A Hugging Face model folder (default: out/dpo, else out/sft, else out/pretrain).")
+              help="A Hugging Face model folder (default: the last run's final model, else the newest one a "
+                   "training stage wrote in out/).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
               help="Where to look for out/<stage> (default: the current directory).")
 @click.option("--prompt", help="Answer this prompt once and exit (for scripts and agents).")
@@ -319,7 +320,8 @@ def _start(model_dir: Path | None, workdir: Path, prompt: str | None, as_json: b
         raise click.UsageError("--stop needs a non-empty text")
     path = (model_dir or default_model(workdir)).resolve()
     bot = load_bot(path, mode, system)
-    _note(f"model {path}" + ("" if model_dir else " (the most trained one in out/; --model picks another)"))
+    _note(f"model {path}" + ("" if model_dir else " (the last run's final model, else the newest trained one "
+                                                   "in out/; --model picks another)"))
     if bot.mode == "completion":
         _note("completion mode: the model continues your text as written (no chat template, no history)")
         if system:

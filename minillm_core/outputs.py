@@ -61,9 +61,11 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) else None
 
 
-def write_marker(folder: Path, stage: str) -> None:
-    """Mark `folder` as a model `stage` wrote, so a later run of that stage may replace it."""
-    marker = {"stage": stage, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "minillm_skill": __version__}
+def write_marker(folder: Path, stage: str, style: str | None = None) -> None:
+    """Mark `folder` as what `stage` wrote, so a later run of that stage may replace it. A model's `style`
+    ("chat" or "completion": a base model) lets readers tell a chat model from a base one without its name."""
+    marker = {"stage": stage, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "minillm_skill": __version__,
+              **({"style": style} if style else {})}
     (Path(folder) / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
 
 
@@ -76,6 +78,16 @@ def publish(staging: Path, output: Path) -> None:
         os.replace(output, old)
     os.replace(staging, output)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def trained_models(workdir: Path) -> list[Path]:
+    """The model folders under out/ that training stages wrote (built-in or a plugin's), newest first."""
+    found = []
+    for marker_file in (Path(workdir) / "out").glob(f"*/{MARKER}"):
+        marker = read_marker(marker_file.parent)
+        if marker and marker.get("style") and (marker_file.parent / "config.json").is_file():
+            found.append((marker_file.stat().st_mtime, marker_file.parent))
+    return [folder for _, folder in sorted(found, reverse=True)]
 
 
 def check_output(stage: str, output: str | None, workdir: Path) -> Path:

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 STAMPS = "out/.stamps"
-TRAINING_STAGES = ("pretrain", "sft", "dpo")
-STAGE_ORDER = ("env-check", "download-data", "tokenizer", *TRAINING_STAGES, "eval")
+STAGE_ORDER = ("env-check", "download-data", "tokenizer", "pretrain", "sft", "dpo", "eval")  # then by time
 
 
 def last_results(workdir: Path) -> dict[str, dict[str, Any]]:
@@ -25,15 +24,24 @@ def last_results(workdir: Path) -> dict[str, dict[str, Any]]:
         data = json.loads(stamp.read_text())
         results[stamp.stem] = {**data["record"], "finished_at": data["finished_at"]}
     order = {name: index for index, name in enumerate(STAGE_ORDER)}
-    return dict(sorted(results.items(), key=lambda item: order.get(item[0], len(order))))
+    return dict(sorted(results.items(), key=lambda item: (order.get(item[0], len(order)), item[1]["finished_at"])))
+
+
+def training_stages(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The stages that trained a model, built-in or a plugin's: each says so in its metrics (`model`)."""
+    return [name for name, result in results.items() if isinstance(result["metrics"].get("model"), dict)]
+
+
+def _training_log(result: dict[str, Any]) -> str | None:
+    """The stage's logs/<name>.jsonl, as its artifacts name it (named after its output folder)."""
+    return next((path for path in result.get("artifacts", []) if path.startswith("logs/") and
+                 path.endswith(".jsonl") and not path.endswith("_samples.jsonl")), None)
 
 
 def training_table(results: dict[str, dict[str, Any]]) -> str:
     rows = ["| stage | finished | steps | tokens | loss first -> final | tokens/s | time | preset, lr, batch x seq "
             "| tokenizer |", "|---|---|---|---|---|---|---|---|---|"]
-    for name in TRAINING_STAGES:
-        if name not in results:
-            continue
+    for name in training_stages(results):
         r, m, s = results[name], results[name]["metrics"], results[name]["settings"]
         finished = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["finished_at"]))
         rows.append(f"| {name} | {finished} | {m.get('steps')} | {m.get('tokens', 0):,} | "
@@ -49,17 +57,18 @@ def _tokenizer(metrics: dict[str, Any]) -> str:
     return f"`{used['path']}` ({used['sha256'][:12]})" if isinstance(used, dict) else "-"
 
 
-def plot_losses(workdir: Path) -> list[str]:
-    """reports/plots/<stage>_loss.png from logs/<stage>.jsonl; returns the paths, relative to reports/."""
+def plot_losses(workdir: Path, results: dict[str, dict[str, Any]]) -> list[str]:
+    """reports/plots/<stage>_loss.png from each training stage's log; returns the paths, relative to reports/."""
     import matplotlib
 
     matplotlib.use("Agg")  # no screen needed
     import matplotlib.pyplot as plt
 
     written = []
-    for name in TRAINING_STAGES:
-        log = workdir / "logs" / f"{name}.jsonl"
-        if not log.exists():
+    for name in training_stages(results):
+        relative = _training_log(results[name])
+        log = workdir / relative if relative else None
+        if log is None or not log.exists():
             continue
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         if not lines:
@@ -80,7 +89,7 @@ def plot_losses(workdir: Path) -> list[str]:
 def card(workdir: Path, include_eval: bool) -> tuple[str, dict[str, Any]]:
     """The card's Markdown and its metrics. `include_eval`: add eval's table (when eval is not in this run)."""
     results = last_results(workdir)
-    plots = plot_losses(workdir)
+    plots = plot_losses(workdir, results)
     parts = []
     table = training_table(results)
     if table:

@@ -144,7 +144,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         _check_output(stage, ctx)  # the folder may have changed during a long run
         save_model(trainer, tokenizer, output, method.sample_style, stage=stage)
         clear_checkpoints(checkpoints)
-    stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method.tracked, name)
+    stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method, name)
     start = _start_folder(settings, ctx, method.default_init)
     if trainer.is_world_process_zero() and start and answer_check.wanted(settings.get("answer_check"), dataset.name):
         _check_answers(stage, start, output, method.sample_style, stage_result, ctx)
@@ -293,12 +293,12 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, sta
     if sample_style == "completion":  # a base model carries no chat template, whatever its tokenizer came with
         tokenizer.chat_template = None
     save_tokenizer(tokenizer, staging)
-    write_marker(staging, stage or output.name)
+    write_marker(staging, stage or output.name, style=sample_style)
     publish(staging, output)
 
 
 def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output: Path,
-                  checkpoint: Path | None, tracked: dict[str, str], name: str | None = None) -> StageResult:
+                  checkpoint: Path | None, method: TrainingMethod, name: str | None = None) -> StageResult:
     ctx = run.ctx
     history = [entry for entry in trainer.state.log_history if "loss" in entry]
     tokens = trainer.state.num_input_tokens_seen
@@ -314,11 +314,13 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
         "compiled": bool(trainer.args.torch_compile),
         "tokenizer": _tokenizer_record(run.tokenizer, ctx.workdir),
+        # What the stage made, for the report card, chat and the final model: known by this, not by name.
+        "model": {"path": os.path.relpath(output, ctx.workdir), "style": method.sample_style},
         **run.data_stats,
     }
     if run.dataset.name != run.requested_dataset:
         metrics["dataset_fallback"] = f"{run.requested_dataset} -> {run.dataset.name}"
-    for key, label in tracked.items():
+    for key, label in method.tracked.items():
         values = [entry[key] for entry in history if key in entry]
         if values:
             metrics[f"first_{label}"], metrics[f"final_{label}"] = values[0], values[-1]

@@ -5,6 +5,7 @@ and completion mode for a model without a chat template."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 
 from minillm_core import chat
 from minillm_core.chat import Bot, GenerationOptions, TextStream, chat_command, choose_mode, default_model
+from minillm_core.outputs import MARKER, write_marker
 from minillm_core.presets import build_model, model_config
 from minillm_core.tokenizer import load_tokenizer, with_chat_template
 
@@ -37,6 +39,9 @@ def workdir(tmp_path_factory) -> Path:
     model.save_pretrained(root / "out/pretrain")
     tokenizer.chat_template = None
     tokenizer.save_pretrained(root / "out/pretrain")
+    write_marker(root / "out/pretrain", "pretrain", style="completion")  # as training stages leave them
+    write_marker(root / "out/sft", "sft", style="chat")
+    os.utime(root / "out/pretrain" / MARKER, (1, 1))  # written before sft's, as in a pipeline
     return root
 
 
@@ -137,16 +142,18 @@ def test_stopped_by_eos(workdir):
     assert (reply.stopped_by, reply.new_tokens, reply.answer) == ("eos", 1, "")
 
 
-def test_default_model_is_the_most_trained_one(workdir, tmp_path):
+def test_default_model_is_the_newest_a_training_stage_wrote_whatever_its_name(workdir, tmp_path):
     assert default_model(workdir) == workdir / "out/sft"
-    shutil.copytree(workdir / "out/sft", tmp_path / "out/sft")
+    shutil.copytree(workdir / "out/sft", tmp_path / "out/sft")  # copy2: the marker keeps its time
     (tmp_path / "out/pretrain").mkdir()  # an empty folder is no model
     assert default_model(tmp_path) == tmp_path / "out/sft"
-    shutil.copytree(workdir / "out/sft", tmp_path / "out/dpo")
+    shutil.copytree(workdir / "out/sft", tmp_path / "out/my-lora")  # a plugin's stage, its own folder name
+    write_marker(tmp_path / "out/my-lora", "lora", style="chat")
+    shutil.copytree(workdir / "out/sft", tmp_path / "out/zzz-copy", ignore=shutil.ignore_patterns(MARKER))
     result = invoke("--workdir", str(tmp_path), "--prompt", "hello", "--json", *GREEDY)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["model"] == str((tmp_path / "out/dpo").resolve())
-    assert "out/dpo (the most trained one" in result.stderr
+    assert json.loads(result.stdout)["model"] == str((tmp_path / "out/my-lora").resolve())
+    assert "out/my-lora (the last run's final model, else the newest trained one" in result.stderr
 
 
 def test_no_model_is_a_usage_error_with_a_hint(tmp_path):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from minillm_core.outputs import read_marker, trained_models
+
 REPO = Path(__file__).resolve().parent.parent
 PLUGINS = ("grpo", "lora")
 
@@ -89,6 +91,18 @@ def test_the_grpo_skill_trains_through_the_shared_path_and_reports_its_reward(py
     lines = [json.loads(line) for line in (workdir / "logs/grpo.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 4] and all("reward" in line for line in lines)
     assert (workdir / "out/grpo/model.safetensors").exists()
+
+
+def test_plugin_stages_are_known_by_what_they_declare_not_by_name(python, workdir):
+    # After the two tests above: lora and grpo trained in this work directory, after pretrain and sft.
+    assert (workdir / "out/lora/config.json").exists() and (workdir / "out/grpo/config.json").exists()
+    result = cli(python, "run", "report", "--workdir", str(workdir), "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = (workdir / "reports" / "latest.md").read_text()
+    for name in ("pretrain", "sft", "lora", "grpo"):  # the report card's training table and loss plots
+        assert f"| {name} |" in card and f"(plots/{name}_loss.png)" in card, name
+    assert trained_models(workdir)[:2] == [workdir / "out/grpo", workdir / "out/lora"]  # chat's fallback, newest
+    assert read_marker(workdir / "out/lora")["style"] == "chat"
 
 
 def test_a_plugin_skill_with_its_precondition_missing_exits_3_and_names_sft(python, tmp_path):
