@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+from minillm_core.atomic import write_text_atomic
 from minillm_core.distributed import is_main_process
 
 MARKER = "minillm-checkpoint-complete"
@@ -25,9 +25,7 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def mark_complete(checkpoint: Path) -> None:
-    tmp = checkpoint / f".{MARKER}.tmp"
-    tmp.write_text("ok\n")
-    os.replace(tmp, checkpoint / MARKER)
+    write_text_atomic(checkpoint / MARKER, "ok\n")
 
 
 def last_good_checkpoint(directory: Path, log: logging.Logger | None = None) -> Path | None:

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from minillm_core.atomic import write_text_atomic
 from minillm_core.data.registry import DatasetSpec, RegistryError, load_registry, registry_paths
 from minillm_core.hub import hub_endpoint, probe_hub, public_endpoint
 from minillm_core.redact import redact, redact_all
@@ -405,11 +406,7 @@ def _record(workdir: Path, spec: DatasetSpec, outcome: Outcome, source: str, rea
                             "source": source, "repo": _repo(spec, source), "at": time.time()}
     else:
         return
-    path = Path(workdir) / NOTE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(redact_all(note), indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(Path(workdir) / NOTE, json.dumps(redact_all(note), indent=1, sort_keys=True))
 
 
 def _result(outcomes: dict[str, Outcome], source: str, reason: str | None, seconds: float) -> StageResult:

@@ -41,6 +41,7 @@ import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from minillm_core.answers import AnswerItem, answer_scores, load_items
+from minillm_core.atomic import write_text_atomic
 from minillm_core.data.formats import RecordReader
 from minillm_core.data.registry import resolve_dataset
 from minillm_core.distributed import is_main_process
@@ -441,10 +442,7 @@ def _write_results(path: Path, models: dict[str, dict], inputs: EvalInputs, best
                          "batch_size": BATCH_SIZE, "answer_items": len(inputs.answer_items or []),
                          "answer_samples": inputs.samples},
             "models": models}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from minillm_core import final_model
+from minillm_core.atomic import write_text_atomic
 from minillm_core.distributed import is_main_process
 from minillm_core.gitcheck import git_check, git_state
 from minillm_core.options import (
@@ -255,12 +256,9 @@ def is_up_to_date(stage: Stage) -> bool:
 
 
 def _write_stamp(stage: Stage, record: StageRecord) -> None:
-    stamp_dir = stage.context.workdir / STAMPS
-    stamp_dir.mkdir(parents=True, exist_ok=True)
     data = {"fingerprint": _fingerprint(stage), "finished_at": time.time(), "record": record.to_dict()}
-    tmp = stamp_dir / f".{stage.skill.name}.json.tmp"
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    tmp.replace(stamp_dir / f"{stage.skill.name}.json")
+    stamp = stage.context.workdir / STAMPS / f"{stage.skill.name}.json"
+    write_text_atomic(stamp, json.dumps(data, indent=1, default=str))
 
 
 # -- running ------------------------------------------------------------------------------------

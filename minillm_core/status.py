@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 
+from minillm_core.atomic import write_text_atomic
 from minillm_core.redact import redact_all
 
 _MARK = {"ok": "ok", "failed": "FAILED", "precondition_failed": "PRECONDITION FAILED", "skipped": "skipped"}
@@ -37,7 +38,7 @@ def write_reports(workdir: Path, report: dict[str, Any], paths: dict[str, str] |
     history_markdown = _with_own_plots(workdir, as_markdown, workdir / paths["history_markdown"])
     for key, text in (("json", as_json), ("markdown", as_markdown),
                       ("history_json", as_json), ("history_markdown", history_markdown)):
-        _write_atomic(workdir / paths[key], text)
+        write_text_atomic(workdir / paths[key], text)
     return paths
 
 
@@ -57,10 +58,6 @@ def _with_own_plots(workdir: Path, markdown: str, history_path: Path) -> str:
     return _PLOT_LINK.sub(lambda match: f"]({folder.name}/{match[1]})", markdown)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "minillm-skill")
