@@ -43,22 +43,85 @@ TRAINED_TOKENIZER = "out/tokenizer"  # where the tokenizer skill writes, in the 
 # RoPE has no learned positions, so this is only the longest input the tokenizer will not warn about.
 MODEL_MAX_LENGTH = 32768
 
-# ChatML, one line per message, no default system prompt. The {% generation %} block marks what the
-# assistant writes, <|im_end|> included (so the model learns to stop) and the newline after it excluded
-# (the template adds it, the model never has to): TRL's assistant_only_loss trains on exactly that.
-CHAT_TEMPLATE = r"""{%- for message in messages %}
-    {%- if message['role'] == 'assistant' %}
+# ChatML in Qwen3's conventions, so that OpenAI-style messages and `apply_chat_template(messages, tools=...,
+# enable_thinking=...)` work as with Qwen3: `tools` go into the system turn; an assistant's `tool_calls` become
+# <tool_call>{json}</tool_call>; `tool` messages become <tool_response> blocks in a user turn; an assistant's
+# `reasoning_content` becomes <think>...</think> in the turns after the last user query (earlier ones drop it,
+# as Qwen3's do). One difference: an assistant message with no `reasoning_content` at all (and no </think> in
+# its content) gets no empty think block, so plain chat data renders as plain ChatML; give
+# `reasoning_content: ""` to train "thinking off". The {% generation %} block marks what the assistant writes
+# (thinking and tool calls included, <|im_end|> too, so the model learns to stop; the newline after it and
+# tool responses excluded): TRL's assistant_only_loss trains on exactly that.
+CHAT_TEMPLATE = r"""{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role == 'system' %}
+        {{- messages[0].content + '\n\n' }}
+    {%- endif %}
+    {{- '# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with '
+        'function signatures within <tools></tools> XML tags:\n<tools>' }}
+    {%- for tool in tools %}
+        {{- '\n' + tool | tojson }}
+    {%- endfor %}
+    {{- '\n</tools>\n\nFor each function call, return a json object with function name and arguments within '
+        '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": '
+        '<args-json-object>}\n</tool_call><|im_end|>\n' }}
+{%- elif messages[0].role == 'system' %}
+    {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
+{%- endif %}
+{%- set ns = namespace(last_query_index=messages | length - 1, found=false) %}
+{%- for message in messages[::-1] %}
+    {%- if not ns.found and message.role == 'user' and message.content is string
+          and not (message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.found = true %}
+        {%- set ns.last_query_index = messages | length - 1 - loop.index0 %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- set content = message.content if message.content is string else '' %}
+    {%- if message.role == 'user' or (message.role == 'system' and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>\n' }}
+    {%- elif message.role == 'assistant' %}
+        {%- set thinking = message.reasoning_content is string %}
+        {%- set reasoning = message.reasoning_content if thinking else '' %}
+        {%- if not thinking and '</think>' in content %}
+            {%- set thinking = true %}
+            {%- set reasoning = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
+            {%- set content = content.split('</think>')[-1].lstrip('\n') %}
+        {%- endif %}
         {{- '<|im_start|>assistant\n' }}
         {%- generation %}
-            {{- message['content'] + '<|im_end|>' }}
+            {%- if thinking and loop.index0 > ns.last_query_index and (loop.last or reasoning) %}
+                {{- '<think>\n' + reasoning.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
+            {%- else %}
+                {{- content }}
+            {%- endif %}
+            {%- for call in message.tool_calls or [] %}
+                {%- set call = call.function if call.function else call %}
+                {%- if not loop.first or content %}
+                    {{- '\n' }}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' + call.name + '", "arguments": ' }}
+                {{- call.arguments if call.arguments is string else call.arguments | tojson }}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+            {{- '<|im_end|>' }}
         {%- endgeneration %}
         {{- '\n' }}
-    {%- else %}
-        {{- '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}
+    {%- elif message.role == 'tool' %}
+        {%- if loop.first or messages[loop.index0 - 1].role != 'tool' %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' + content + '\n</tool_response>' }}
+        {%- if loop.last or messages[loop.index0 + 1].role != 'tool' %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
     {%- endif %}
 {%- endfor %}
 {%- if add_generation_prompt %}
     {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- endif %}
 {%- endif %}"""
 
 
