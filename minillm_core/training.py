@@ -20,6 +20,7 @@ from typing import Any
 import datasets
 import torch
 import transformers
+from datasets import Features, List, Value
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer
 
 from minillm_core import answer_check
@@ -51,6 +52,15 @@ transformers.utils.logging.disable_progress_bar()  # also the hub's bars
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)\.")
 
 
+# Chats with and without thinking and tool calls share one Arrow schema: what a message lacks reads as None,
+# which the chat template skips. Tool arguments and definitions are JSON text (their shapes vary).
+SFT_FEATURES = Features({
+    "messages": List({"role": Value("string"), "content": Value("string"), "reasoning_content": Value("string"),
+                      "tool_calls": List({"name": Value("string"), "arguments": Value("string")})}),
+    "tools": Value("string"),
+})
+
+
 @dataclass
 class TrainingRun:
     """What a stage needs to build its trainer."""
@@ -79,6 +89,7 @@ class TrainingRun:
         try:
             records = datasets.Dataset.from_generator(
                 _yield_records, cache_dir=str(self.cache_dir()),
+                features=SFT_FEATURES if self.dataset.kind == "sft" else None,
                 # A string, not a list: datasets splits list-valued gen_kwargs into shards, one generator run each.
                 gen_kwargs={"reader": reader, "file_identity": f"{stat.st_size}-{stat.st_mtime_ns}"})
         except datasets.exceptions.DatasetGenerationError as exc:

@@ -41,11 +41,12 @@ def test_minimind_pretrain_skips_blank_lines(tmp_path):
     assert read(path, "pretrain") == [{"text": "one"}, {"text": "two"}]
 
 
-def test_minimind_sft_keeps_system_and_ignores_extra_keys(tmp_path):
+def test_minimind_sft_keeps_system_and_thinking_and_ignores_extra_keys(tmp_path):
     conversation = [{"role": "system", "content": "Be brief."}, USER,
-                    {"role": "assistant", "content": "4", "reasoning_content": "2+2"}]
+                    {"role": "assistant", "content": "4", "reasoning_content": "2+2", "extra": 1}]
     path = write_jsonl(tmp_path / "sft.jsonl", [{"conversations": conversation, "source": "x"}])
-    assert read(path, "sft") == [{"messages": [{"role": "system", "content": "Be brief."}, USER, ASSISTANT]}]
+    assert read(path, "sft") == [{"messages": [{"role": "system", "content": "Be brief."}, USER,
+                                               {**ASSISTANT, "reasoning_content": "2+2"}]}]
 
 
 def test_minimind_dpo_splits_the_shared_prompt(tmp_path):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from minillm_core.data.messages import ROLES, RecordError, check_conversation, message
+from minillm_core.data.messages import ROLES, RecordError, check_conversation, message, tool_calls_of, tools_of
 
 # LLaMA-Factory's dataset_info.json calls alpaca's instruction/input/output prompt/query/response;
 # accepting its names lets users paste their `columns` block as it is.
@@ -22,7 +22,7 @@ _ALPACA_ALIASES = {"prompt": "instruction", "query": "input", "response": "outpu
 # Where a format's column is not named after the standard field.
 _DEFAULT_COLUMNS = {"sharegpt": {"messages": "conversations"}}
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                   "system": "system"}
+                   "system": "system", "observation": "tool"}  # and "function_call": an assistant's tool call
 
 
 class Columns:
@@ -58,12 +58,17 @@ def _list(value: object, what: str) -> list:
 
 
 def _role_content(turn: object) -> dict:
-    """One {"role", "content"} message as MiniMind and OpenAI write them."""
-    if not isinstance(turn, dict) or "role" not in turn or "content" not in turn:
+    """One {"role", "content"} message as MiniMind and OpenAI write them; an assistant's may add
+    `reasoning_content` and `tool_calls` (then its content may be empty or null)."""
+    if not isinstance(turn, dict) or "role" not in turn or ("content" not in turn and "tool_calls" not in turn):
         raise RecordError(f'each message must be an object with "role" and "content", got {turn!r:.80}')
-    if turn["role"] not in ROLES:
-        raise RecordError(f'unknown role "{turn["role"]}"; roles are {", ".join(ROLES)}')
-    return message(turn["role"], turn["content"])
+    role = turn["role"]
+    if role not in ROLES:
+        raise RecordError(f'unknown role "{role}"; roles are {", ".join(ROLES)}')
+    calls = turn.get("tool_calls")
+    if (calls or "reasoning_content" in turn) and role != "assistant":
+        raise RecordError(f"only an assistant message may have tool_calls or reasoning_content, not {role}")
+    return message(role, turn.get("content"), turn.get("reasoning_content"), tool_calls_of(calls) if calls else None)
 
 
 def _role_content_list(value: object, what: str) -> list[dict]:
@@ -100,7 +105,7 @@ def minimind_pretrain(record: dict, col: Columns) -> dict:
 
 def minimind_sft(record: dict, col: Columns) -> dict:
     messages = _role_content_list(_get(record, col, "conversations"), col("conversations"))
-    return {"messages": check_conversation(messages, "assistant")}
+    return _with_tools({"messages": check_conversation(messages, "assistant")}, record, col)
 
 
 def minimind_dpo(record: dict, col: Columns) -> dict:
@@ -121,7 +126,15 @@ def minimind_dpo(record: dict, col: Columns) -> dict:
 
 def openai_sft(record: dict, col: Columns) -> dict:
     messages = _role_content_list(_get(record, col, "messages"), col("messages"))
-    return {"messages": check_conversation(messages, "assistant")}
+    return _with_tools({"messages": check_conversation(messages, "assistant")}, record, col)
+
+
+def _with_tools(converted: dict, record: dict, col: Columns) -> dict:
+    """The record's tool definitions (`tools`: a list, or LLaMA-Factory's JSON text), kept as JSON text."""
+    tools = _get(record, col, "tools", None)
+    if tools not in (None, "", []):
+        converted["tools"] = tools_of(tools)
+    return converted
 
 
 def openai_dpo(record: dict, col: Columns) -> dict:
@@ -189,8 +202,15 @@ def _sharegpt_turn(turn: object) -> dict:
         speaker, content = turn["role"], turn["content"]
     else:
         raise RecordError(f'each turn must be an object with "from" and "value", got {turn!r:.80}')
+    if speaker == "function_call":  # LLaMA-Factory: the assistant calls a tool, {"name", "arguments"} as JSON
+        try:
+            calls = json.loads(content) if isinstance(content, str) else content
+        except json.JSONDecodeError as error:
+            raise RecordError(f"a function_call turn must hold JSON ({error.msg})") from None
+        return message("assistant", "", tool_calls=tool_calls_of(calls if isinstance(calls, list) else [calls]))
     if speaker not in _SHAREGPT_ROLES:
-        raise RecordError(f'unknown speaker "{speaker}"; turns are from "human", "gpt" or "system"')
+        raise RecordError(f'unknown speaker "{speaker}"; turns are from "human", "gpt", "system", '
+                          f'"function_call" or "observation"')
     return message(_SHAREGPT_ROLES[speaker], content)
 
 
@@ -210,7 +230,7 @@ def _sharegpt_answer(value: object, what: str) -> list[dict]:
 
 
 def sharegpt_sft(record: dict, col: Columns) -> dict:
-    return {"messages": check_conversation(_sharegpt_turns(record, col), "assistant")}
+    return _with_tools({"messages": check_conversation(_sharegpt_turns(record, col), "assistant")}, record, col)
 
 
 def sharegpt_dpo(record: dict, col: Columns) -> dict:
