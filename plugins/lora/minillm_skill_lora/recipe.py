@@ -21,7 +21,9 @@ def build_trainer(run: TrainingRun):
     replay = replay_records(settings["replay"], round(len(domain) * settings["replay_ratio"]), run)
     run.data_stats.update(domain_conversations=len(domain), replay_conversations=len(replay))
     if replay:
-        replayed = datasets.Dataset.from_list(replay, features=domain.features)
+        # Every column of the domain rows (a plain chat has no "tools": None), so the two concatenate.
+        rows = [{column: record.get(column) for column in domain.features} for record in replay]
+        replayed = datasets.Dataset.from_list(rows, features=domain.features)
         domain = datasets.concatenate_datasets([domain, replayed]).shuffle(seed=settings["seed"])
     return sft_trainer(run, domain)
 
