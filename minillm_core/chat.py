@@ -85,10 +85,7 @@ def default_model(workdir: Path) -> Path:
 def load_bot(path: Path, mode: str = "auto", system: str | None = None) -> Bot:
     """Load a local Hugging Face causal-LM folder (safetensors, never remote code) for chatting."""
     _quiet_libraries()
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from minillm_core.tokenizer import load_tokenizer
+    from minillm_core.models import ModelLoadError, load_model
 
     if not path.is_dir():
         raise click.UsageError(f"model folder {path} does not exist; run `minillm-skill run bot-start` to "
@@ -96,15 +93,10 @@ def load_bot(path: Path, mode: str = "auto", system: str | None = None) -> Bot:
     if not (path / "config.json").is_file():
         raise click.UsageError(f"{path} is not a Hugging Face model folder (no config.json); give --model "
                                "a folder written by `minillm-skill run pretrain|sft|dpo` or `save_pretrained`")
-    cuda = torch.cuda.is_available()
     try:
-        tokenizer = load_tokenizer(path)
-        # On CPU, float32: half-precision matmuls are slow or missing there. On GPU, the dtype it was saved in.
-        model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False, use_safetensors=True,
-                                                     dtype="auto" if cuda else torch.float32)
-    except (OSError, ValueError, KeyError) as exc:
-        raise click.UsageError(f"cannot load {path} as a causal language model: {exc}") from None
-    model.to("cuda" if cuda else "cpu").eval()
+        model, tokenizer = load_model(path)
+    except ModelLoadError as exc:
+        raise click.UsageError(f"{exc}; {exc.hint}") from None
     return Bot(path, model, tokenizer, choose_mode(path, tokenizer, mode), system)
 
 

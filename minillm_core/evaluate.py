@@ -38,8 +38,8 @@ from typing import Any
 import datasets
 import torch
 import transformers
-from transformers import AutoConfig, AutoModelForCausalLM
 
+from minillm_core import models
 from minillm_core.answers import AnswerItem, answer_scores, load_items
 from minillm_core.atomic import write_text_atomic
 from minillm_core.data.formats import RecordReader
@@ -49,7 +49,7 @@ from minillm_core.hub import probe_hub
 from minillm_core.resources import assets_dir, shipped_path
 from minillm_core.samples import DEFAULT_PROMPTS, greedy_answers
 from minillm_core.skill import SkillError, StageContext, StageResult
-from minillm_core.tokenizer import load_tokenizer, with_chat_template
+from minillm_core.tokenizer import with_chat_template
 
 # Short name (metrics keys, table rows) -> lm_eval task and its file in dataset/embedded/.
 LOCAL_TASKS = {
@@ -63,7 +63,6 @@ ROW_LABELS = {"identity": "identity acc (chance 0.25)", "arithmetic": "arithmeti
 PERPLEXITY_DATASET = "embedded-pretrain-eval"
 CHAT_DATASET = "embedded-sft-eval"
 PREFERENCE_DATASET = "embedded-dpo-eval"
-UNTRAINED_SEED = 0  # the untrained baseline's weights: the same every run
 # Tokens per perplexity window: the shortest sequence length a preset trains on (tiny's 128), so no model
 # is scored at positions it never saw in training. The held-out documents are shorter (at most 120 tokens).
 PERPLEXITY_WINDOW = 128
@@ -238,33 +237,12 @@ def evaluate_model(path: Path, inputs: EvalInputs, untrained: bool = False) -> d
 
 
 def load_model(path: Path, untrained: bool = False):
-    """(model, tokenizer) from a model folder, on the GPU when there is one, ready for inference.
-
-    `untrained`: the folder's architecture with fresh weights (seeded), not the folder's weights.
-    Weights load from safetensors only: a pickled `.bin` can run code when it is loaded, so it is refused."""
-    folder = Path(path)
-    if not untrained and folder.is_dir() and not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")):
-        raise SkillError(f"the model in {folder} has only pickled .bin weights, and eval loads safetensors only "
-                         f"(a .bin file can run code when it is loaded)",
-                         hint=f"if you trust that file, convert it once: `python -c \"from transformers import "
-                              f"AutoModelForCausalLM as M; M.from_pretrained('{folder}', use_safetensors=False)"
-                              f".save_pretrained('{folder}')\"` writes model.safetensors beside it")
+    """(model, tokenizer) from a model folder, ready for inference (minillm_core/models.py); a folder that
+    does not load fails the stage with what to do. `untrained`: its architecture with fresh, seeded weights."""
     try:
-        tokenizer = load_tokenizer(path)
-        # Never trust_remote_code: only stock transformers architectures; never pickled weights.
-        if untrained:
-            config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(UNTRAINED_SEED)
-                model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, use_safetensors=True,
-                                                         dtype=torch.float32)
-    except (OSError, ValueError) as exc:
-        raise SkillError(f"cannot load the model in {path}: {exc}",
-                         hint="give a folder written by pretrain, sft or dpo (a Hugging Face model folder)") from exc
-    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-    return model, tokenizer
+        return models.load_model(path, untrained=untrained)
+    except models.ModelLoadError as exc:
+        raise SkillError(str(exc), hint=exc.hint) from exc
 
 
 def prompt_style(tokenizer) -> str:

@@ -21,7 +21,7 @@ import datasets
 import torch
 import transformers
 from datasets import Features, List, Value
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer
+from transformers import PreTrainedModel, Trainer
 
 from minillm_core import answer_check
 from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers
@@ -31,9 +31,10 @@ from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
 from minillm_core.methods import TrainingMethod
+from minillm_core.models import ModelLoadError, load_model
 from minillm_core.outputs import OutputRefused, check_output, output_path, publish, run_name, write_marker
 from minillm_core.plugin_callbacks import plugin_callbacks
-from minillm_core.presets import build_model, model_config, resolve_preset, vocab_size_for
+from minillm_core.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.speedups import compile_requested, use_bf16
 from minillm_core.tokenizer import (
@@ -134,7 +135,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         with_chat_template(tokenizer)
     seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
     resume = can_resume(checkpoints, settings, ctx.log)
-    args = training_arguments(settings, checkpoints, sum(p.numel() for p in _unique_parameters(model)))
+    args = training_arguments(settings, checkpoints, count_parameters(model))
     run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested)
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
@@ -228,13 +229,10 @@ def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: 
         return build_model(config), tokenizer
     path = _local_model_path(init, ctx)
     ctx.log.info("starting from %s", path)
-    # Never trust_remote_code: only stock transformers architectures, weights from safetensors.
-    model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False, use_safetensors=True,
-                                                 dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    try:
+        return load_model(path, for_training=True)
+    except ModelLoadError as exc:
+        raise SkillError(str(exc), hint=exc.hint) from exc
 
 
 def _local_model_path(init: str, ctx: StageContext) -> str:
@@ -321,7 +319,7 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         "tokens": tokens,
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "train_seconds": round(seconds, 1),
-        "parameters": sum(p.numel() for p in _unique_parameters(trainer.model)),
+        "parameters": count_parameters(trainer.model),
         "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
         "compiled": bool(trainer.args.torch_compile),
         "tokenizer": _tokenizer_record(run.tokenizer, ctx.workdir),
@@ -352,7 +350,3 @@ def _tokenizer_record(tokenizer, workdir: Path) -> dict[str, Any]:
     inside = folder.is_absolute() and folder.resolve().is_relative_to(Path(workdir).resolve())
     return {"path": os.path.relpath(folder, workdir) if inside else str(folder), "vocab_size": len(tokenizer),
             "sha256": tokenizer_sha256(tokenizer)}
-
-
-def _unique_parameters(model: torch.nn.Module):
-    return {id(p): p for p in model.parameters()}.values()
