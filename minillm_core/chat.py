@@ -13,7 +13,6 @@ torch and transformers are imported only when the command runs, so that the rest
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -84,7 +83,6 @@ def default_model(workdir: Path) -> Path:
 
 def load_bot(path: Path, mode: str = "auto", system: str | None = None) -> Bot:
     """Load a local Hugging Face causal-LM folder (safetensors, never remote code) for chatting."""
-    _quiet_libraries()
     from minillm_core.models import ModelLoadError, load_model
 
     if not path.is_dir():
@@ -108,15 +106,6 @@ def choose_mode(path: Path, tokenizer: Any, mode: str = "auto") -> str:
     if mode != "auto":
         return mode
     return "chat" if has_template else "completion"
-
-
-def _quiet_libraries() -> None:
-    """Progress bars and library advice would mix with the conversation; errors still show."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when huggingface_hub is first imported
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 # --- generating --------------------------------------------------------------------------------------

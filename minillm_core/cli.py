@@ -20,6 +20,7 @@ from minillm_core.chat import chat_command
 from minillm_core.distributed import is_main_process
 from minillm_core.options import OptionError
 from minillm_core.plugins import UnknownSkill, get_host
+from minillm_core.quiet import quiet_libraries
 from minillm_core.runner import Plan, make_plan, run_plan
 from minillm_core.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 
@@ -38,6 +39,7 @@ def cli(quiet: bool, hook_timeout: float | None) -> None:
     Start with `minillm-skill run bot-start`; `minillm-skill list` shows every skill.
     """
     _setup_logging(logging.WARNING if quiet or not is_main_process() else logging.INFO)
+    quiet_libraries()
     if hook_timeout is not None:
         get_host().hook_timeout = hook_timeout
 

@@ -27,7 +27,6 @@ import contextlib
 import copy
 import io
 import json
-import logging
 import math
 import re
 import time
@@ -35,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import datasets
 import torch
 import transformers
 
@@ -70,13 +68,6 @@ BATCH_SIZE = 32
 ANSWER_CHARS = 80  # sample answers are cut to this in the Markdown table (results.json keeps them whole)
 HEADLINE_KEYS = ("answer_accuracy", "degenerate_rate", "sample_accuracy", "preference_acc_per_token")
 
-# lm_eval logs every step at INFO; our log says what matters. Its Hugging Face wrapper warns at WARNING
-# that we pass a loaded model instead of a name, which is what we mean to do.
-for _name in ("lm_eval", "lm-eval"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-logging.getLogger("lm_eval.models.huggingface").setLevel(logging.ERROR)
-transformers.utils.logging.disable_progress_bar()
-datasets.disable_progress_bars()
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,13 +44,6 @@ from minillm_core.tokenizer import (
     tokenizer_sha256,
     with_chat_template,
 )
-
-# Our progress bar and log lines say what matters; the libraries' own bars and chatter would bury them.
-transformers.logging.set_verbosity_error()
-datasets.disable_progress_bars()
-transformers.utils.logging.disable_progress_bar()  # also the hub's bars
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)\.")
-
 
 # Chats with and without thinking and tool calls share one Arrow schema: what a message lacks reads as None,
 # which the chat template skips. Tool arguments and definitions are JSON text (their shapes vary).
