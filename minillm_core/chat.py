@@ -53,13 +53,25 @@ class Bot:
     tokenizer: Any
     mode: str  # "chat": through the chat template; "completion": the raw text is continued
     system: str | None = None
+    thinking: bool | None = None  # the template's enable_thinking; None: the template's default (the model decides)
 
     def prompt_text(self, history: list[dict[str, str]]) -> str:
         """What the model sees: the conversation through the chat template, or the last text as is."""
         if self.mode == "completion":
             return history[-1]["content"]
         system = [{"role": "system", "content": self.system}] if self.system else []
-        return self.tokenizer.apply_chat_template(system + history, add_generation_prompt=True, tokenize=False)
+        switch = {} if self.thinking is None else {"enable_thinking": self.thinking}
+        return self.tokenizer.apply_chat_template(system + history, add_generation_prompt=True, tokenize=False,
+                                                  **switch)
+
+
+def split_reasoning(text: str) -> tuple[str | None, str]:
+    """(thinking, answer) of a reply: what stands in <think>...</think> before the answer, and the rest.
+    No </think> in the reply: no thinking (None), all answer."""
+    if "</think>" not in text:
+        return None, text
+    thought, answer = text.split("</think>", 1)
+    return thought.replace("<think>", "", 1).strip("\n"), answer.lstrip("\n")
 
 
 # --- finding and loading the model ------------------------------------------------------------------
@@ -255,12 +267,16 @@ def _stream_to_stdout(text: str) -> None:
 @click.option("--stop", "stops", multiple=True, metavar="TEXT",
               help="Stop when the answer contains TEXT, and cut it there (repeatable).")
 @click.option("--seed", type=int, help="Seed for sampling, for repeatable answers.")
+@click.option("--think/--no-think", "thinking", default=None,
+              help="Ask the model to think first, or to answer directly (the template's enable_thinking); "
+                   "default: the model decides. Its thinking shows between <think> tags; --json puts it in "
+                   "`reasoning`.")
 @click.option("--mode", type=click.Choice(["auto", "chat", "completion"]), default="auto", show_default=True,
               help="chat: through the chat template; completion: continue the raw text; auto: chat when the "
                    "tokenizer has a template and the model is not a pretrain one.")
 def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_json: bool, system: str | None,
                  temperature: float, top_p: float, max_new_tokens: int, stops: tuple[str, ...], seed: int | None,
-                 mode: str) -> None:
+                 thinking: bool | None, mode: str) -> None:
     """Talk to a trained model in the terminal, or answer one --prompt (--json for agents).
 
     Interactive commands: /reset clears the conversation, /exit (or Ctrl-D) quits.
@@ -270,6 +286,7 @@ def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_j
         # Under --json nothing a library prints may reach stdout: it carries the one JSON document.
         with redirect_stdout(sys.stderr) if as_json else nullcontext():
             bot = _start(model_dir, workdir, prompt, as_json, system, stops, seed, mode)
+            bot.thinking = thinking
     except click.UsageError as exc:
         if as_json:
             click.echo(json.dumps({"status": "usage_error", "error": exc.message, "prompt": prompt,
@@ -280,9 +297,10 @@ def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_j
     elif as_json:
         with redirect_stdout(sys.stderr):
             reply = generate_reply(bot, bot.prompt_text([{"role": "user", "content": prompt}]), options)
+        reasoning, answer = split_reasoning(reply.answer)
         click.echo(json.dumps({"status": "ok", "model": str(bot.path), "mode": bot.mode, "prompt": prompt,
-                               "answer": reply.answer, "new_tokens": reply.new_tokens, "seconds": reply.seconds,
-                               "stopped_by": reply.stopped_by}, ensure_ascii=False))
+                               "answer": answer, "reasoning": reasoning, "new_tokens": reply.new_tokens,
+                               "seconds": reply.seconds, "stopped_by": reply.stopped_by}, ensure_ascii=False))
     else:
         reply = generate_reply(bot, bot.prompt_text([{"role": "user", "content": prompt}]), options,
                                on_text=_stream_to_stdout)
@@ -340,7 +358,9 @@ def _interactive(bot: Bot, options: GenerationOptions) -> None:
         if reply.stopped_by == "max_new_tokens":
             _note(f"cut at --max-new-tokens {options.max_new_tokens}")
         # Completion mode continues each line on its own: there is no conversation to keep.
-        history = turn + [{"role": "assistant", "content": reply.answer}] if bot.mode == "chat" else []
+        reasoning, answer = split_reasoning(reply.answer)
+        said = {"role": "assistant", "content": answer, **({"reasoning_content": reasoning} if reasoning else {})}
+        history = turn + [said] if bot.mode == "chat" else []
 
 
 def _enable_line_editing() -> None:

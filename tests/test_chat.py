@@ -14,13 +14,21 @@ import torch
 from click.testing import CliRunner
 
 from minillm_core import chat
-from minillm_core.chat import Bot, GenerationOptions, TextStream, chat_command, choose_mode, default_model
+from minillm_core.chat import (
+    Bot,
+    GenerationOptions,
+    TextStream,
+    chat_command,
+    choose_mode,
+    default_model,
+    split_reasoning,
+)
 from minillm_core.outputs import MARKER, write_marker
 from minillm_core.presets import build_model, model_config
 from minillm_core.tokenizer import load_tokenizer, with_chat_template
 
 GREEDY = ["--temperature", "0", "--max-new-tokens", "12"]
-JSON_KEYS = {"model", "prompt", "answer", "new_tokens", "seconds", "stopped_by"}
+JSON_KEYS = {"model", "prompt", "answer", "reasoning", "new_tokens", "seconds", "stopped_by"}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -194,3 +202,23 @@ def test_mode_auto_follows_the_chat_template_not_the_folder_name():
     chat_tokenizer = with_chat_template(load_tokenizer())
     assert choose_mode(Path("w/out/sft"), chat_tokenizer) == "chat"
     assert choose_mode(Path("w/out/pretrain-copied-from-sft"), chat_tokenizer) == "chat"
+
+
+def test_think_switch_reaches_the_template(workdir, generated):
+    ask_json(workdir / "out/sft", *GREEDY, "--no-think")
+    ask_json(workdir / "out/sft", *GREEDY, "--think")
+    ask_json(workdir / "out/sft", *GREEDY)
+    endings = [call["text"][-len("assistant\n<think>\n\n</think>\n\n"):] for call in generated]
+    assert endings[0] == "assistant\n<think>\n\n</think>\n\n"  # --no-think: answer directly
+    assert not endings[1].endswith("</think>\n\n") and generated[1]["text"] == generated[2]["text"]
+
+
+def test_a_reply_that_thinks_is_split_into_reasoning_and_answer(workdir, monkeypatch):
+    def thinking_reply(bot, text, options, on_text=lambda _text: None):
+        return chat.Reply("<think>\n347 + 589: use a calculator.\n</think>\n\n936.", 12, 0.1, "eos")
+
+    monkeypatch.setattr(chat, "generate_reply", thinking_reply)
+    doc = ask_json(workdir / "out/sft", *GREEDY)
+    assert (doc["reasoning"], doc["answer"]) == ("347 + 589: use a calculator.", "936.")
+    assert split_reasoning("plain answer") == (None, "plain answer")
+    assert split_reasoning("<think>\n\n</think>\n\nHi") == ("", "Hi")  # thinking switched off
