@@ -8,9 +8,10 @@ worse than the model it started from (minillm_core/answer_check.py), else the pr
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from minillm_core.outputs import workdir_relative
 
 
 def choose(records: list[dict[str, Any]], workdir: Path) -> dict[str, Any] | None:
@@ -23,7 +24,7 @@ def choose(records: list[dict[str, Any]], workdir: Path) -> dict[str, Any] | Non
         if record["status"] in ("ok", "skipped") and check:
             keep_start = check["regressed"]
             path = check["start_model"] if keep_start else check["trained_model"]
-            return {"path": _relative(path, workdir), "chosen_by": f"{record['skill']}'s answer check",
+            return {"path": workdir_relative(path, workdir), "chosen_by": f"{record['skill']}'s answer check",
                     "answer_accuracy": check["before" if keep_start else "after"],
                     "figures": {"start": check["before"], record["skill"]: check["after"]}}
     return previous(workdir)
@@ -32,7 +33,7 @@ def choose(records: list[dict[str, Any]], workdir: Path) -> dict[str, Any] | Non
 def _from_eval(metrics: dict[str, Any], workdir: Path) -> dict[str, Any]:
     models = metrics["models"]
     best = models[metrics["best_model"]]
-    return {"path": _relative(best["path"], workdir), "chosen_by": "eval: highest answer accuracy",
+    return {"path": workdir_relative(best["path"], workdir), "chosen_by": "eval: highest answer accuracy",
             "answer_accuracy": best["answer_accuracy"], "degenerate_rate": best["degenerate_rate"],
             "figures": {name: {"answer_accuracy": result["answer_accuracy"],
                                "degenerate_rate": result["degenerate_rate"]}
@@ -46,12 +47,3 @@ def previous(workdir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return final if final and (Path(workdir) / final["path"]).is_dir() else None
-
-
-def _relative(path: str, workdir: Path) -> str:
-    """Relative to the work directory when inside it (what a report names), else absolute."""
-    resolved = Path(path).resolve()
-    try:
-        return str(resolved.relative_to(Path(workdir).resolve()))
-    except ValueError:
-        return os.fspath(resolved)

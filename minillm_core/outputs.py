@@ -17,10 +17,13 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from minillm_core import __version__
+from minillm_core.skill import SkillError
 
 MARKER = ".minillm-output.json"
 PROJECT_FOLDERS = ("dataset", "logs", "reports", ".git")  # never an output, nor inside one
@@ -69,7 +72,19 @@ def write_marker(folder: Path, stage: str, style: str | None = None) -> None:
     (Path(folder) / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
 
 
-def publish(staging: Path, output: Path) -> None:
+@contextmanager
+def staged_output(output: Path, stage: str, style: str | None = None) -> Iterator[Path]:
+    """A fresh folder beside `output` to write into; when the block ends, it is marked as `stage`'s (a model's
+    `style` too) and swapped into place as `output`. If the block raises, `output` stays as it was."""
+    staging = output.with_name(f".{output.name}.saving")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    yield staging
+    write_marker(staging, stage, style)
+    _publish(staging, output)
+
+
+def _publish(staging: Path, output: Path) -> None:
     """Swap the finished folder `staging` into place as `output`. A crash leaves either the old folder or
     the new one (or the old one moved aside as .<name>.old), never a half-written `output`."""
     old = output.with_name(f".{output.name}.old")
@@ -88,6 +103,23 @@ def trained_models(workdir: Path) -> list[Path]:
         if marker and marker.get("style") and (marker_file.parent / "config.json").is_file():
             found.append((marker_file.stat().st_mtime, marker_file.parent))
     return [folder for _, folder in sorted(found, reverse=True)]
+
+
+def workdir_relative(path: str | Path, workdir: Path) -> str:
+    """`path` relative to the work directory when inside it (what a report names), else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path(workdir).resolve()))
+    except ValueError:
+        return os.fspath(resolved)
+
+
+def stage_output(stage: str, output: str | None, workdir: Path) -> Path:
+    """check_output for a stage that is running: a refusal fails the stage (SkillError) and says what to do."""
+    try:
+        return check_output(stage, output, workdir)
+    except OutputRefused as exc:
+        raise SkillError(str(exc), hint=f"`--set output=out/{stage}-2`, or move the folder away") from None
 
 
 def check_output(stage: str, output: str | None, workdir: Path) -> Path:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 
 from minillm_core.checks import resolve_stage_dataset
 from minillm_core.data.formats import DataError, RecordReader
-from minillm_core.outputs import OutputRefused, check_output, publish, write_marker
+from minillm_core.outputs import stage_output, staged_output
 from minillm_core.presets import vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.tokenizer import (
@@ -54,7 +53,6 @@ _RESERVED = re.compile("|".join(re.escape(token) for token in RESERVED_TOKENS))
 class CorpusSplit:
     """What one pass over the corpus gave the trainer, and the text it kept back."""
 
-    records: int = 0  # read in all
     trained_records: int = 0
     trained_bytes: int = 0
     held_out: list[str] = field(default_factory=list)
@@ -76,7 +74,6 @@ def sample_corpus(reader: RecordReader, sample_bytes: int, split: CorpusSplit) -
               disable=None) as progress:
         for index, record in enumerate(reader):
             progress.update(reader.bytes_read - progress.n)
-            split.records += 1
             text = record["text"]
             size = len(text.encode("utf-8"))
             if index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 and split.held_out_bytes < HELD_OUT_MAX_BYTES:
@@ -113,10 +110,7 @@ def run_tokenizer_stage(ctx: StageContext) -> StageResult:
     """The tokenizer skill: train on the `dataset` setting's corpus, save to `output`, report the figures."""
     settings = ctx.settings
     spec, _requested = resolve_stage_dataset("pretrain", ctx)
-    try:
-        output = check_output("tokenizer", settings.get("output"), ctx.workdir)
-    except OutputRefused as exc:
-        raise SkillError(str(exc), hint="`--set output=out/tokenizer-2`, or move the folder away") from None
+    output = stage_output("tokenizer", settings.get("output"), ctx.workdir)
     reader = RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=settings["lenient"])
     ctx.log.info("training a %d-token tokenizer on %s", settings["vocab_size"], spec.path)
     try:
@@ -126,23 +120,20 @@ def run_tokenizer_stage(ctx: StageContext) -> StageResult:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
     if not split.trained_records:
         raise SkillError(f"{spec.path} holds no text to train a tokenizer on", hint="give a corpus with text")
-    staging = output.with_name(f".{output.name}.saving")
-    shutil.rmtree(staging, ignore_errors=True)
-    save_tokenizer(tokenizer, staging)
-    write_marker(staging, "tokenizer")
-    publish(staging, output)
-    return _result(ctx, spec.name, output, tokenizer, split, reader.skipped)
+    with staged_output(output, "tokenizer") as staging:
+        save_tokenizer(tokenizer, staging)
+    return _result(ctx, spec.name, output, tokenizer, split, reader)
 
 
 def _result(ctx: StageContext, dataset: str, output: Path, tokenizer, split: CorpusSplit,
-            skipped: int) -> StageResult:
+            reader: RecordReader) -> StageResult:
     figures = compactness(tokenizer, split.held_out)
     metrics: dict[str, Any] = {
         "vocab_size": len(tokenizer), "asked_vocab_size": ctx.settings["vocab_size"],
-        "model_vocab_rows": vocab_size_for(tokenizer), "dataset": dataset, "records": split.records,
+        "model_vocab_rows": vocab_size_for(tokenizer), "dataset": dataset, "records": reader.read,
         "trained_records": split.trained_records, "trained_mb": round(split.trained_bytes / MB, 2),
         "held_out_records": len(split.held_out), "held_out_mb": round(split.held_out_bytes / MB, 3),
-        **figures, "skipped_records": skipped, "sha256": tokenizer_sha256(tokenizer),
+        **figures, "skipped_records": reader.skipped, "sha256": tokenizer_sha256(tokenizer),
     }
     warnings = []
     if not split.held_out:

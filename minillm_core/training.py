@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
 from minillm_core.methods import TrainingMethod
 from minillm_core.models import ModelLoadError, load_model
-from minillm_core.outputs import OutputRefused, check_output, output_path, publish, run_name, write_marker
+from minillm_core.outputs import output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.plugin_callbacks import plugin_callbacks
 from minillm_core.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
@@ -185,10 +184,7 @@ def output_dir(stage: str, ctx: StageContext) -> Path:
 
 
 def _check_output(stage: str, ctx: StageContext) -> None:
-    try:
-        check_output(stage, ctx.settings.get("output"), ctx.workdir)
-    except OutputRefused as exc:
-        raise SkillError(str(exc), hint=f"`--set output=out/{stage}-2`, or move the folder away") from None
+    stage_output(stage, ctx.settings.get("output"), ctx.workdir)
 
 
 def _check_not_empty(trainer: Trainer, run: TrainingRun) -> None:
@@ -281,21 +277,18 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, sta
 
     The folder gets a marker naming `stage` (default: the folder's name): a later run of that stage may
     replace it, and nothing else (minillm_core.outputs)."""
-    staging = output.with_name(f".{output.name}.saving")
-    shutil.rmtree(staging, ignore_errors=True)
-    model = trainer.model
-    if hasattr(model, "merge_and_unload"):  # LoRA: save the adapter apart, then merge it in
-        model.save_pretrained(staging / "adapter")
-        model = model.merge_and_unload()
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = (chat_stop_token_ids(tokenizer) if sample_style == "chat"
-                                            else tokenizer.eos_token_id)
-    model.save_pretrained(staging, safe_serialization=True)
-    if sample_style == "completion":  # a base model carries no chat template, whatever its tokenizer came with
-        tokenizer.chat_template = None
-    save_tokenizer(tokenizer, staging)
-    write_marker(staging, stage or output.name, style=sample_style)
-    publish(staging, output)
+    with staged_output(output, stage or output.name, style=sample_style) as staging:
+        model = trainer.model
+        if hasattr(model, "merge_and_unload"):  # LoRA: save the adapter apart, then merge it in
+            model.save_pretrained(staging / "adapter")
+            model = model.merge_and_unload()
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = (chat_stop_token_ids(tokenizer) if sample_style == "chat"
+                                                else tokenizer.eos_token_id)
+        model.save_pretrained(staging, safe_serialization=True)
+        if sample_style == "completion":  # a base model carries no chat template, whatever its tokenizer had
+            tokenizer.chat_template = None
+        save_tokenizer(tokenizer, staging)
 
 
 def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output: Path,
@@ -338,7 +331,5 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
 
 def _tokenizer_record(tokenizer, workdir: Path) -> dict[str, Any]:
     """Which tokenizer the stage used: the folder it was loaded from and a fingerprint of what it does."""
-    folder = Path(tokenizer.name_or_path)
-    inside = folder.is_absolute() and folder.resolve().is_relative_to(Path(workdir).resolve())
-    return {"path": os.path.relpath(folder, workdir) if inside else str(folder), "vocab_size": len(tokenizer),
+    return {"path": workdir_relative(tokenizer.name_or_path, workdir), "vocab_size": len(tokenizer),
             "sha256": tokenizer_sha256(tokenizer)}
