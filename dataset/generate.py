@@ -750,6 +750,197 @@ def mc_record(item: Item, r: random.Random) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Multi-digit arithmetic, thinking and tools: what a small model cannot do in its head, it can work out step
+# by step (<think>) or hand to the calculator. Tool definitions come from minillm_core.tools, so the model
+# learns to call exactly what chat and eval offer it.
+# ---------------------------------------------------------------------------------------------------------
+LOOKUP_QUERIES = {  # kind -> the query a lookup call asks for one row (facts.jsonl holds every row's)
+    "capital": ("capital of {s_en}", "{s_zh}的首都"), "colour": ("colour of {s_en}", "{s_zh}的颜色"),
+    "sound": ("sound of {s_en}", "{s_zh}的叫声"), "legs": ("legs of {s_en}", "{s_zh}的腿"),
+    "planet": ("{s_en} planet from the Sun", "离太阳{s_zh}近的行星"), "day": ("day after {s_en}", "{s_zh}的后一天"),
+    "month_order": ("{s_en} month of the year", "一年中的{s_zh}个月"), "month_days": ("days in {s_en}", "{s_zh}的天数"),
+    "unit": ("{u_en} in {s_en}", "{s_zh}的{u_zh}数"), "opposite": ("opposite of {s_en}", "{s_zh}的反义词"),
+}
+BIG_COUNTS = {"tool": 560, "think": 320, "no_think": 80, "lookup": 160, "no_tool": 80, "eval": 64,
+              "worked_docs": 300, "copy_docs": 3000, "transcripts": 120}
+COPY_DOC = {"en": "Q: {q} Call: calculator({e}) -> {c}. A: {answer}",
+            "zh": "问：{q} 调用：calculator({e}) -> {c}。答：{answer}"}
+THINK_WORDS = {  # column addition and splitting a product, one line per step
+    "en": {"digits": "{n} has the digits {d}.", "column": "{x} + {y}{c} = {s}, write {w}{k}.",
+           "carry": ", carry 1", "last": "Write the carry 1.", "sum": "So the answer is {r}.",
+           "split": "{a} = {t} + {u}.", "part": "{x} × {b} = {p}.", "join": "{p} + {q} = {r}."},
+    "zh": {"digits": "{n}的各位数字是{d}。", "column": "{x}加{y}{c}等于{s}，写{w}{k}。", "carry": "，进1",
+           "last": "最后写上进位1。", "sum": "所以答案是{r}。",
+           "split": "{a}等于{t}加{u}。", "part": "{x}乘{b}等于{p}。", "join": "{p}加{q}等于{r}。"},
+}
+
+
+def big_problems() -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """(train, held out): sums of two 2-3 digit numbers (one at least 100) and products of a 2-digit by a
+    1-digit number; a held-out problem's commuted twin is never in training either."""
+    r = rng("big-arithmetic")
+    pool: list[tuple[str, int, int]] = []
+    seen = set()
+    while len(pool) < BIG_COUNTS["tool"] + BIG_COUNTS["think"] + BIG_COUNTS["no_think"] + BIG_COUNTS["eval"]:
+        problem = random_big_problem(r)
+        key = (problem[0], *sorted(problem[1:]))
+        if key not in seen:
+            seen.add(key)
+            pool.append(problem)
+    return pool[BIG_COUNTS["eval"]:], pool[:BIG_COUNTS["eval"]]
+
+
+def random_big_problem(r: random.Random) -> tuple[str, int, int]:
+    if r.random() < 0.5:
+        a, b = r.randint(100, 999), r.randint(10, 999)
+        return ("+", *r.sample([a, b], 2))
+    return ("*", r.randint(12, 99), r.randint(2, 9))
+
+
+def expression(op: str, a: int, b: int) -> str:
+    """What a calculator call asks: "347 + 589", "47 * 6"."""
+    return f"{a} {'*' if op == '*' else op} {b}"
+
+
+def think_steps(op: str, a: int, b: int, lang: str) -> str:
+    """The working a person writes down: digits and carries for a sum, tens and units for a product."""
+    words = THINK_WORDS[lang]
+    if op == "*":
+        tens, units = a - a % 10, a % 10
+        lines = [words["split"].format(a=a, t=tens, u=units),
+                 words["part"].format(x=tens, b=b, p=tens * b), words["part"].format(x=units, b=b, p=units * b),
+                 words["join"].format(p=tens * b, q=units * b, r=a * b)]
+        return "\n".join(lines)
+    sep = " " if lang == "en" else "、"
+    lines = [words["digits"].format(n=n, d=sep.join(str(n))) for n in (a, b)]
+    da, db, carry = str(a)[::-1], str(b)[::-1], 0
+    for i in range(max(len(da), len(db))):
+        x, y = int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0
+        total = x + y + carry
+        plus_carry = (" + 1" if lang == "en" else "加1") if carry else ""
+        carry = total // 10
+        lines.append(words["column"].format(x=x, y=y, c=plus_carry, s=total, w=total % 10,
+                                            k=words["carry"] if carry else ""))
+    if carry:
+        lines.append(words["last"])
+    lines.append(words["sum"].format(r=a + b))
+    return "\n".join(lines)
+
+
+def big_question(op: str, a: int, b: int, lang: str, r: random.Random) -> str:
+    return r.choice(ARITH_QUESTIONS[(op, lang)]).format(a=a, b=b)
+
+
+def tool_schemas() -> list[dict]:
+    from minillm_core.tools import BUILTIN_TOOLS
+
+    return [tool.schema() for tool in BUILTIN_TOOLS]
+
+
+def tool_call(name: str, **arguments: str) -> dict:
+    return {"role": "assistant", "content": "",
+            "tool_calls": [{"type": "function", "function": {"name": name, "arguments": arguments}}]}
+
+
+def calculator_chat(op: str, a: int, b: int, lang: str, r: random.Random) -> dict:
+    """Ask, call the calculator, read its result, answer in the usual form."""
+    result = OPS[op][2](a, b)
+    conv = [turn("user", big_question(op, a, b, lang, r)), tool_call("calculator", expression=expression(op, a, b)),
+            turn("tool", str(result)), turn("assistant", equation(op, a, b, result, lang))]
+    return {"conversations": conv, "tools": tool_schemas()}
+
+
+def think_chat(op: str, a: int, b: int, lang: str, r: random.Random, thinking: bool = True) -> dict:
+    """Thinking on: the steps in reasoning_content, then the answer. Off: an empty think block (the
+    enable_thinking=False form), and the answer straight away."""
+    result = OPS[op][2](a, b)
+    answer = {"role": "assistant", "content": equation(op, a, b, result, lang),
+              "reasoning_content": think_steps(op, a, b, lang) if thinking else ""}
+    return {"conversations": [turn("user", big_question(op, a, b, lang, r)), answer]}
+
+
+def lookup_query(kind: Kind, row: dict, lang: str) -> str:
+    return LOOKUP_QUERIES[kind.name][LANGS.index(lang)].format(**row)
+
+
+def facts_table(kinds: list[Kind]) -> list[dict]:
+    """Every row of every table (held-out ones too: the lookup tool knows what the model was never asked)."""
+    return [{"query": lookup_query(kind, row, lang), "answer": kind.answer[lang].format(**row), "lang": lang}
+            for kind in kinds for row in kind.rows for lang in LANGS]
+
+
+def lookup_chats(kinds: list[Kind], held: dict[str, list[int]], r: random.Random) -> list[dict]:
+    """Fact questions on training rows answered through the lookup tool."""
+    rows = [(kind, row) for kind in kinds for i, row in enumerate(kind.rows) if i not in held[kind.name]]
+    chats = []
+    for _ in range(BIG_COUNTS["lookup"]):
+        (kind, row), lang = r.choice(rows), r.choice(LANGS)
+        answer = kind.answer[lang].format(**row)
+        conv = [turn("user", r.choice(kind.questions[lang]).format(**row)),
+                tool_call("lookup", query=lookup_query(kind, row, lang)), turn("tool", answer),
+                turn("assistant", answer)]
+        chats.append({"conversations": conv, "tools": tool_schemas()})
+    return chats
+
+
+def no_tool_chats(items: list[Item], r: random.Random) -> list[dict]:
+    """Tools offered but not needed: identity questions and greetings are answered directly."""
+    pool = [i for i in items if i.topic in ("identity", "greeting")]
+    return [{"conversations": [turn("user", i.prompt), turn("assistant", i.answer)], "tools": tool_schemas()}
+            for i in r.sample(pool, min(len(pool), BIG_COUNTS["no_tool"]))]
+
+
+def tool_and_think_train(train_big, kinds, held_rows, items: list[Item], r: random.Random) -> list[dict]:
+    n_tool, n_think = BIG_COUNTS["tool"], BIG_COUNTS["think"]
+    chats = [calculator_chat(*p, r.choice(LANGS), r) for p in train_big[:n_tool]]
+    chats += [think_chat(*p, r.choice(LANGS), r) for p in train_big[n_tool:n_tool + n_think]]
+    chats += [think_chat(*p, r.choice(LANGS), r, thinking=False) for p in train_big[n_tool + n_think:]]
+    return chats + lookup_chats(kinds, held_rows, r) + no_tool_chats(items, r)
+
+
+def big_pretrain_docs(train_big, held_big, tool_chats: list[dict], r: random.Random) -> list[str]:
+    """Pretraining text for the reasoning recipe: worked sums and products, short calculator transcripts in
+    plain words (each number said three times: copying a number is what a tool user must learn first), and
+    tool chats as the chat template writes them (the tokenizer, trained on this corpus, then learns the tool
+    prompt's words: a tool chat becomes about 2.4 times fewer tokens)."""
+    held = {(op, *sorted((a, b))) for op, a, b in held_big}
+    docs = []
+    for op, a, b in r.sample(train_big, BIG_COUNTS["worked_docs"]):
+        lang = r.choice(LANGS)
+        docs.append(join([big_question(op, a, b, lang, r), think_steps(op, a, b, lang).replace("\n", " "),
+                          equation(op, a, b, OPS[op][2](a, b), lang)], lang))
+    while len(docs) < BIG_COUNTS["worked_docs"] + BIG_COUNTS["copy_docs"]:
+        op, a, b = random_big_problem(r)
+        if (op, *sorted((a, b))) in held:
+            continue
+        lang, result = r.choice(LANGS), OPS[op][2](a, b)
+        docs.append(COPY_DOC[lang].format(q=big_question(op, a, b, lang, r), e=expression(op, a, b), c=result,
+                                          answer=equation(op, a, b, result, lang)))
+    return docs + [chat_text(chat) for chat in r.sample(tool_chats, BIG_COUNTS["transcripts"])]
+
+
+def chat_text(record: dict) -> str:
+    """A chat record as the chat template renders it (special tokens included: a corpus may hold them)."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from minillm_core.tokenizer import CHAT_TEMPLATE
+
+    rendered, _ = render_jinja_template([record["conversations"]], tools=record.get("tools"),
+                                        chat_template=CHAT_TEMPLATE)
+    return rendered[0].strip()
+
+
+def big_eval(held_big: list[tuple[str, int, int]], r: random.Random) -> list[dict]:
+    """Held-out multi-digit problems, half in each language, for eval's direct / think / tool comparison."""
+    records = []
+    for index, (op, a, b) in enumerate(held_big):
+        lang = LANGS[index % 2]
+        records.append({"prompt": big_question(op, a, b, lang, r), "lang": lang, "op": op, "a": a, "b": b,
+                        "answer": OPS[op][2](a, b), "expression": expression(op, a, b)})
+    return records
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Putting it together.
 # ---------------------------------------------------------------------------------------------------------
 def build() -> dict[str, list[dict]]:
@@ -767,9 +958,12 @@ def build() -> dict[str, list[dict]]:
     eval_items = (identity_items("eval") + arithmetic_items(held_problems, r)
                   + fact_items(kinds, held_rows, "eval", r))
 
+    train_big, held_big = big_problems()
+
     train_counts = {"facts": 1700, "arithmetic": 700, "word": 500, "pets": 350, "identity": 300}
     eval_counts = {"facts": 120, "arithmetic": 40, "word": 40, "pets": 25, "identity": 25}
     pretrain = pretrain_docs(kinds, train_problems, train_counts, train_names, rng("pretrain"), False)
+    reasoning_chats = tool_and_think_train(train_big, kinds, held_rows, train_items, rng("sft-tools"))
     pretrain_eval = pretrain_docs(kinds, held_problems, eval_counts, eval_names, rng("pretrain-eval"), True)
     seen = set(pretrain)
     pretrain_eval = [d for d in pretrain_eval if d not in seen]
@@ -786,9 +980,21 @@ def build() -> dict[str, list[dict]]:
         "mc_identity.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "identity"],
         "mc_arithmetic.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "arithmetic"],
         "mc_facts.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "fact"],
+        "big_arithmetic_eval.jsonl": big_eval(held_big, rng("big-eval")),
+        "pretrain_reasoning.jsonl": [{"text": d} for d in shuffled(
+            pretrain + big_pretrain_docs(train_big, held_big, [c for c in reasoning_chats if "tools" in c],
+                                         rng("pretrain-reasoning")), rng("pretrain-reasoning-order"))],
+        "sft_reasoning.jsonl": shuffled(sft_train(train_items, train_problems, rng("sft")) + reasoning_chats,
+                                        rng("sft-reasoning")),
+        "facts.jsonl": facts_table(kinds),
     }
     check_no_overlap(files)
     return files
+
+
+def shuffled(records: list[dict], r: random.Random) -> list[dict]:
+    r.shuffle(records)
+    return records
 
 
 def user_prompts(records: list[dict]) -> list[str]:

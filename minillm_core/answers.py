@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from minillm_core.replies import split_reasoning
 from minillm_core.resources import shipped_path
 from minillm_core.samples import prompt_text, stop_token_ids
 from minillm_core.skill import SkillError
@@ -132,13 +133,13 @@ def generate_answers(model, tokenizer, items: list[AnswerItem], style: str, samp
     was_training = model.training
     model.eval()
     texts = [prompt_text(tokenizer, item.prompt if style == "chat" else item.completion, style) for item in items]
-    greedy = _generate(model, tokenizer, texts, style, batch_size, sample=False)
+    greedy = generate_texts(model, tokenizer, texts, style, batch_size)
     drawn: list[list[tuple[str, bool]]] = [[] for _ in items]
     if samples:
         with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
             torch.manual_seed(SAMPLE_SEED)
             for _ in range(samples):
-                for index, pair in enumerate(_generate(model, tokenizer, texts, style, batch_size, sample=True)):
+                for index, pair in enumerate(generate_texts(model, tokenizer, texts, style, batch_size, sample=True)):
                     drawn[index].append(pair)
     if was_training:
         model.train()
@@ -146,11 +147,12 @@ def generate_answers(model, tokenizer, items: list[AnswerItem], style: str, samp
             for (answer, stopped), extra in zip(greedy, drawn, strict=True)]
 
 
-def _generate(model, tokenizer, texts: list[str], style: str, batch_size: int,
-              sample: bool) -> list[tuple[str, bool]]:
-    """(answer, stopped) per text, in batches, left-padded so every prompt ends where generation starts."""
+def generate_texts(model, tokenizer, texts: list[str], style: str, batch_size: int = BATCH_SIZE,
+                   sample: bool = False, max_new_tokens: int | None = None) -> list[tuple[str, bool]]:
+    """(answer, stopped) per text (already templated), in batches, left-padded so every prompt ends where
+    generation starts. Sampling draws from torch's global generator: seed it (or fork it) to repeat."""
     stop = stop_token_ids(tokenizer, style)
-    budget = MAX_NEW_TOKENS[style]
+    budget = max_new_tokens or MAX_NEW_TOKENS[style]
     decoding = ({"do_sample": True, "temperature": TEMPERATURE, "top_p": 1.0, "top_k": 0} if sample
                 else {"do_sample": False})
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
@@ -184,11 +186,12 @@ def answer_scores(model, tokenizer, items: list[AnswerItem], style: str,
     generated = generate_answers(model, tokenizer, items, style, samples)
     rows = []
     for item, result in zip(items, generated, strict=True):
-        flaws = degeneration(item, result["answer"], result["stopped"])
+        said = split_reasoning(result["answer"])[1]  # a model that thinks first is judged on what follows
+        flaws = degeneration(item, said, result["stopped"])
         rows.append({"prompt": item.prompt if style == "chat" else item.completion, "lang": item.lang,
-                     "topic": item.topic, "answer": result["answer"], "right": is_right(item, result["answer"]),
+                     "topic": item.topic, "answer": result["answer"], "right": is_right(item, said),
                      "degenerate": flaws,
-                     "samples_right": sum(is_right(item, text) for text in result["samples"])})
+                     "samples_right": sum(is_right(item, split_reasoning(text)[1]) for text in result["samples"])})
     return summarize(rows, samples, style)
 
 

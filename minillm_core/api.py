@@ -24,8 +24,9 @@ from minillm_core.hookspecs import hookimpl
 from minillm_core.methods import TrainingMethod
 from minillm_core.options import Option, training_options
 from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
+from minillm_core.tools import Tool, ToolCall
 
-PLUGIN_API_VERSION = "1.0.0"
+PLUGIN_API_VERSION = "1.1.0"  # 1.1: Tool, ToolCall and the register_chat_tools hook
 
 # name -> module that defines it, imported on first use (these pull in torch, transformers, TRL or peft)
 _HEAVY = {
@@ -47,6 +48,8 @@ __all__ = [
     "PLUGIN_API_VERSION",
     # hooks and skills
     "hookimpl", "Skill", "Check", "StageContext", "StageResult", "SkillError",
+    # chat tools (the register_chat_tools hook)
+    "Tool", "ToolCall",
     # options and training methods
     "Option", "training_options", "TrainingMethod",
     # data: formats (the register_formats hook) and datasets

@@ -14,34 +14,20 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from contextlib import nullcontext, redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
+from minillm_core.generation import GenerationOptions, Reply, generate_reply
 from minillm_core.outputs import trained_models
+from minillm_core.replies import split_reasoning
 
 RESET, EXIT_COMMANDS = "/reset", ("/exit", "/quit")
-
-
-@dataclass
-class GenerationOptions:
-    temperature: float = 0.7  # 0: greedy
-    top_p: float = 0.9
-    max_new_tokens: int = 256
-    stops: tuple[str, ...] = ()  # stop strings, besides the model's end-of-turn tokens
-
-
-@dataclass
-class Reply:
-    answer: str  # cut before the stop string, special tokens removed: exactly the text that was streamed
-    new_tokens: int
-    seconds: float
-    stopped_by: str  # "eos", "stop_string" or "max_new_tokens"
+MAX_TOOL_ROUNDS = 4  # model replies per user turn with --tools: calls, then an answer
 
 
 @dataclass
@@ -54,24 +40,18 @@ class Bot:
     mode: str  # "chat": through the chat template; "completion": the raw text is continued
     system: str | None = None
     thinking: bool | None = None  # the template's enable_thinking; None: the template's default (the model decides)
+    tools: dict[str, Any] = field(default_factory=dict)  # name -> minillm_core.tools.Tool the model may call
 
-    def prompt_text(self, history: list[dict[str, str]]) -> str:
+    def prompt_text(self, history: list[dict[str, Any]]) -> str:
         """What the model sees: the conversation through the chat template, or the last text as is."""
         if self.mode == "completion":
             return history[-1]["content"]
         system = [{"role": "system", "content": self.system}] if self.system else []
-        switch = {} if self.thinking is None else {"enable_thinking": self.thinking}
+        switches: dict[str, Any] = {} if self.thinking is None else {"enable_thinking": self.thinking}
+        if self.tools:
+            switches["tools"] = [tool.schema() for tool in self.tools.values()]
         return self.tokenizer.apply_chat_template(system + history, add_generation_prompt=True, tokenize=False,
-                                                  **switch)
-
-
-def split_reasoning(text: str) -> tuple[str | None, str]:
-    """(thinking, answer) of a reply: what stands in <think>...</think> before the answer, and the rest.
-    No </think> in the reply: no thinking (None), all answer."""
-    if "</think>" not in text:
-        return None, text
-    thought, answer = text.split("</think>", 1)
-    return thought.replace("<think>", "", 1).strip("\n"), answer.lstrip("\n")
+                                                  **switches)
 
 
 # --- finding and loading the model ------------------------------------------------------------------
@@ -120,121 +100,36 @@ def choose_mode(path: Path, tokenizer: Any, mode: str = "auto") -> str:
     return "chat" if has_template else "completion"
 
 
-# --- generating --------------------------------------------------------------------------------------
+@dataclass
+class Exchange:
+    """One user turn answered: the last reply, every tool call made on the way, and the messages to keep."""
+
+    reply: Reply
+    calls: list[dict[str, Any]]
+    messages: list[dict[str, Any]]  # what the conversation gains: tool turns, then the final answer
 
 
-def find_stop(text: str, stops: tuple[str, ...] | list[str]) -> int | None:
-    """Where the earliest stop string starts in `text`, or None."""
-    found = [index for index in (text.find(stop) for stop in stops) if index >= 0]
-    return min(found) if found else None
+def answer_turn(bot: Bot, history: list[dict[str, Any]], options: GenerationOptions,
+                on_text: Callable[[str], None] = lambda _text: None,
+                on_call: Callable[[dict[str, Any]], None] = lambda _call: None) -> Exchange:
+    """Answer the conversation's last user turn. With tools, a reply that calls some gets their results and
+    the model goes on, up to MAX_TOOL_ROUNDS replies; each call is passed to `on_call` as it is made."""
+    from minillm_core.replies import tool_turns
 
-
-def _unsettled_length(text: str, stops: tuple[str, ...]) -> int:
-    """How many characters at the end of `text` must not be shown yet: an incomplete UTF-8 character
-    (decoded as U+FFFD until its last byte arrives), and a tail that may be the start of a stop string."""
-    settled = text.rstrip("\ufffd")
-    held = max((n for stop in stops for n in range(1, len(stop)) if settled.endswith(stop[:n])), default=0)
-    return len(text) - len(settled) + held
-
-
-class TextStream:
-    """Receives the tokens that generate() produces and passes on the new text as soon as it is certain.
-
-    It implements transformers' streamer interface (put, end) without subclassing BaseStreamer, which
-    would import transformers with this module. generate() first puts the prompt, then each new token.
-    """
-
-    def __init__(self, tokenizer: Any, stops: tuple[str, ...], on_text: Callable[[str], None]) -> None:
-        self.tokenizer, self.stops, self.on_text = tokenizer, stops, on_text
-        self.ids: list[int] = []
-        self.text = ""  # the answer so far, cut before a stop string
-        self.shown = 0  # characters of it already passed to on_text
-        self.stopped = False  # a stop string was found
-        self._prompt_skipped = False
-
-    def put(self, value: Any) -> None:
-        if not self._prompt_skipped:
-            self._prompt_skipped = True
-            return
-        if not self.stopped:
-            self.ids.extend(value.reshape(-1).tolist())
-            self._update(final=False)
-
-    def end(self) -> None:
-        self._update(final=True)
-
-    def _update(self, final: bool) -> None:
-        # Decode the whole answer each time: a token may hold half a character, and stop strings span tokens.
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        cut = find_stop(text, self.stops)
-        if cut is not None:
-            text, self.stopped, final = text[:cut], True, True
-        self.text = text
-        ready = len(text) if final else len(text) - _unsettled_length(text, self.stops)
-        if ready > self.shown:
-            self.on_text(text[self.shown:ready])
-            self.shown = ready
-
-
-class StopAtText:
-    """Stopping criterion: the answer (the tokens after the prompt) contains a stop string.
-
-    It decodes the answer itself instead of asking the TextStream, because generate() checks its
-    stopping criteria before it hands the new token to the streamer.
-    """
-
-    def __init__(self, tokenizer: Any, stops: tuple[str, ...], prompt_length: int) -> None:
-        self.tokenizer, self.stops, self.prompt_length = tokenizer, stops, prompt_length
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        text = self.tokenizer.decode(input_ids[0, self.prompt_length:], skip_special_tokens=True)
-        done = find_stop(text, self.stops) is not None
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
-
-
-def stop_token_ids(bot: Bot) -> list[int]:
-    """End-of-turn ids (<|im_end|>, eos) plus whatever the model's generation config stops on."""
-    from minillm_core.tokenizer import chat_stop_token_ids
-
-    ids = chat_stop_token_ids(bot.tokenizer)
-    configured = bot.model.generation_config.eos_token_id
-    for token in configured if isinstance(configured, list) else [configured]:
-        if token is not None and token not in ids:
-            ids.append(token)
-    return ids
-
-
-def generate_reply(bot: Bot, text: str, options: GenerationOptions,
-                   on_text: Callable[[str], None] = lambda _text: None) -> Reply:
-    """Continue `text` (already templated), streaming the answer through `on_text` piece by piece."""
-    import torch
-    from transformers import StoppingCriteriaList
-
-    tokenizer = bot.tokenizer
-    # A chat template writes its own special tokens; a raw completion gets the tokenizer's (e.g. a bos).
-    inputs = tokenizer(text, return_tensors="pt", add_special_tokens=bot.mode == "completion").to(bot.model.device)
-    prompt_length = inputs["input_ids"].shape[1]
-    stream = TextStream(tokenizer, options.stops, on_text)
-    stop_ids = stop_token_ids(bot)
-    sampling = {"do_sample": True, "temperature": options.temperature, "top_p": options.top_p}
-    started = time.perf_counter()
-    with torch.inference_mode():
-        output = bot.model.generate(
-            **inputs, max_new_tokens=options.max_new_tokens, eos_token_id=stop_ids,
-            pad_token_id=tokenizer.pad_token_id, streamer=stream,
-            stopping_criteria=StoppingCriteriaList([StopAtText(tokenizer, options.stops, prompt_length)]),
-            **(sampling if options.temperature > 0 else {"do_sample": False}))
-    seconds = time.perf_counter() - started
-    new_ids = output[0, prompt_length:].tolist()
-    if stream.stopped:
-        stopped_by = "stop_string"
-    elif new_ids and new_ids[-1] in stop_ids:
-        stopped_by = "eos"
-    else:
-        stopped_by = "max_new_tokens"
-    return Reply(stream.text, len(new_ids), round(seconds, 3), stopped_by)
+    gained: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for round_number in range(MAX_TOOL_ROUNDS):
+        reply = generate_reply(bot, bot.prompt_text(history + gained), options, on_text)
+        messages, made = tool_turns(reply.answer, bot.tools) if bot.tools and bot.mode == "chat" else ([], [])
+        if not made or round_number == MAX_TOOL_ROUNDS - 1:
+            break
+        for call in made:
+            on_call(call)
+        gained += messages
+        calls += made
+    reasoning, answer = split_reasoning(reply.answer)
+    final = {"role": "assistant", "content": answer, **({"reasoning_content": reasoning} if reasoning else {})}
+    return Exchange(reply, calls, gained + [final])
 
 
 # --- the command -------------------------------------------------------------------------------------
@@ -271,12 +166,15 @@ def _stream_to_stdout(text: str) -> None:
               help="Ask the model to think first, or to answer directly (the template's enable_thinking); "
                    "default: the model decides. Its thinking shows between <think> tags; --json puts it in "
                    "`reasoning`.")
+@click.option("--tools", "use_tools", is_flag=True,
+              help="Let the model call tools: the built-in calculator and facts lookup, and any a plugin adds. "
+                   "Each call and its result are shown (stderr); --json lists them in `tool_calls`.")
 @click.option("--mode", type=click.Choice(["auto", "chat", "completion"]), default="auto", show_default=True,
               help="chat: through the chat template; completion: continue the raw text; auto: chat when the "
                    "tokenizer has a template and the model is not a pretrain one.")
 def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_json: bool, system: str | None,
                  temperature: float, top_p: float, max_new_tokens: int, stops: tuple[str, ...], seed: int | None,
-                 thinking: bool | None, mode: str) -> None:
+                 thinking: bool | None, use_tools: bool, mode: str) -> None:
     """Talk to a trained model in the terminal, or answer one --prompt (--json for agents).
 
     Interactive commands: /reset clears the conversation, /exit (or Ctrl-D) quits.
@@ -287,6 +185,8 @@ def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_j
         with redirect_stdout(sys.stderr) if as_json else nullcontext():
             bot = _start(model_dir, workdir, prompt, as_json, system, stops, seed, mode)
             bot.thinking = thinking
+            if use_tools:
+                bot.tools = _tools_for(bot)
     except click.UsageError as exc:
         if as_json:
             click.echo(json.dumps({"status": "usage_error", "error": exc.message, "prompt": prompt,
@@ -296,16 +196,34 @@ def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_j
         _interactive(bot, options)
     elif as_json:
         with redirect_stdout(sys.stderr):
-            reply = generate_reply(bot, bot.prompt_text([{"role": "user", "content": prompt}]), options)
-        reasoning, answer = split_reasoning(reply.answer)
+            exchange = answer_turn(bot, [{"role": "user", "content": prompt}], options)
+        reply, said = exchange.reply, exchange.messages[-1]
         click.echo(json.dumps({"status": "ok", "model": str(bot.path), "mode": bot.mode, "prompt": prompt,
-                               "answer": answer, "reasoning": reasoning, "new_tokens": reply.new_tokens,
+                               "answer": said["content"], "reasoning": said.get("reasoning_content"),
+                               "tool_calls": exchange.calls, "new_tokens": reply.new_tokens,
                                "seconds": reply.seconds, "stopped_by": reply.stopped_by}, ensure_ascii=False))
     else:
-        reply = generate_reply(bot, bot.prompt_text([{"role": "user", "content": prompt}]), options,
-                               on_text=_stream_to_stdout)
+        exchange = answer_turn(bot, [{"role": "user", "content": prompt}], options, on_text=_stream_to_stdout,
+                               on_call=_show_call)
         click.echo()
-        _note(f"{reply.new_tokens} new tokens in {reply.seconds:.2f} s, stopped by {reply.stopped_by}")
+        _note(f"{exchange.reply.new_tokens} new tokens in {exchange.reply.seconds:.2f} s, "
+              f"stopped by {exchange.reply.stopped_by}")
+
+
+def _tools_for(bot: Bot) -> dict[str, Any]:
+    from minillm_core.tools import available_tools
+
+    if bot.mode != "chat":
+        raise click.UsageError("--tools needs a chat model (this one is used in completion mode)")
+    tools = available_tools()
+    _note(f"tools: {', '.join(tools)}")
+    return tools
+
+
+def _show_call(call: dict[str, Any]) -> None:
+    """A tool call made during an answer, on its own line after the streamed call text."""
+    click.echo()
+    _note(f"tool {call['name']}({json.dumps(call['arguments'], ensure_ascii=False)}) -> {call['result']}")
 
 
 def _start(model_dir: Path | None, workdir: Path, prompt: str | None, as_json: bool, system: str | None,
@@ -349,18 +267,16 @@ def _interactive(bot: Bot, options: GenerationOptions) -> None:
         turn = history + [{"role": "user", "content": line}]
         click.echo("bot> ", err=True, nl=False)
         try:
-            reply = generate_reply(bot, bot.prompt_text(turn), options, on_text=_stream_to_stdout)
+            exchange = answer_turn(bot, turn, options, on_text=_stream_to_stdout, on_call=_show_call)
         except KeyboardInterrupt:  # Ctrl-C stops this answer, not the conversation; the turn is dropped
             click.echo()
             _note("interrupted")
             continue
         click.echo()
-        if reply.stopped_by == "max_new_tokens":
+        if exchange.reply.stopped_by == "max_new_tokens":
             _note(f"cut at --max-new-tokens {options.max_new_tokens}")
         # Completion mode continues each line on its own: there is no conversation to keep.
-        reasoning, answer = split_reasoning(reply.answer)
-        said = {"role": "assistant", "content": answer, **({"reasoning_content": reasoning} if reasoning else {})}
-        history = turn + [said] if bot.mode == "chat" else []
+        history = turn + exchange.messages if bot.mode == "chat" else []
 
 
 def _enable_line_editing() -> None:

@@ -39,6 +39,13 @@ import transformers
 
 from minillm_core import models
 from minillm_core.answers import AnswerItem, answer_scores, load_items
+from minillm_core.arithmetic_eval import (
+    MODES,
+    ArithmeticItem,
+    arithmetic_markdown,
+    arithmetic_scores,
+    load_arithmetic_items,
+)
 from minillm_core.atomic import write_text_atomic
 from minillm_core.data.formats import RecordReader
 from minillm_core.data.registry import resolve_dataset
@@ -90,6 +97,7 @@ class EvalInputs:
     limit: int | None = None  # at most this many examples per task
     answer_items: list[AnswerItem] | None = None  # held-out prompts answered by generation
     samples: int = 3  # sampled answers per prompt, besides the greedy one (the consistency figure)
+    arithmetic_items: list[ArithmeticItem] | None = None  # held-out multi-digit problems (chat models only)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -97,7 +105,7 @@ class EvalInputs:
 
 def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None = None,
                 extra_tasks: list[str] | tuple[str, ...] = (), limit: int | None = None,
-                samples: int = 3) -> EvalInputs:
+                samples: int = 3, arithmetic: bool = True) -> EvalInputs:
     """Read the prompts and held-out text, and load the lm_eval tasks (local ones written to `tasks_dir`).
 
     Extra (standard) tasks need the hub for their data: unreachable, this fails at once with a SkillError.
@@ -111,7 +119,8 @@ def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None 
     return EvalInputs(texts=perplexity_texts(workdir, limit), chats=held_out_chats(workdir, limit),
                       pairs=held_out_pairs(workdir, limit), tasks=_load_tasks(tasks_dir, local + extra, extra),
                       prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit,
-                      answer_items=load_items()[:limit], samples=samples)
+                      answer_items=load_items()[:limit], samples=samples,
+                      arithmetic_items=load_arithmetic_items()[:limit] if arithmetic else None)
 
 
 def read_prompts(path: Path) -> list[str]:
@@ -218,6 +227,8 @@ def evaluate_model(path: Path, inputs: EvalInputs, untrained: bool = False) -> d
                               "sample_accuracy": scored["sample_accuracy"], "answer_eval": scored,
                               "vocab_size": model.config.vocab_size, **perplexity(model, tokenizer, inputs.texts),
                               **chat_numbers(model, tokenizer, inputs)}
+    if style == "chat" and inputs.arithmetic_items and not untrained:
+        result["arithmetic"] = arithmetic_scores(model, tokenizer, inputs.arithmetic_items)
     tasks = run_tasks(model, tokenizer, style, inputs)
     for short, (task, _) in LOCAL_TASKS.items():
         result[f"{short}_acc"] = tasks[task].get("acc")
@@ -373,7 +384,7 @@ def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
                          hint="`--set models=PATH,...` with folders written by pretrain, sft or dpo")
     extra = [name.strip() for name in (ctx.settings["tasks"] or "").split(",") if name.strip()]
     inputs = eval_inputs(ctx.workdir, ctx.path("out/eval/tasks"), ctx.settings["prompts"], extra,
-                         ctx.settings["limit"], ctx.settings["samples"])
+                         ctx.settings["limit"], ctx.settings["samples"], ctx.settings.get("arithmetic", True))
     # The untrained baseline takes the architecture of the first model: the floor every stage is read against.
     runs = ([("untrained", next(iter(paths.values())), True)] if ctx.settings["baseline"] else [])
     runs += [(name, path, False) for name, path in paths.items()]
@@ -429,12 +440,17 @@ def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:
             metric = _headline(result["tasks"].get(task, {}))
             if metric:
                 flat[f"{name}_{task}_{metric}"] = _round(result["tasks"][task][metric])
+        for mode in MODES if "arithmetic" in result else ():
+            flat[f"{name}_arithmetic_{mode}"] = result["arithmetic"][mode]
     return {"models": {name: _without_answer_rows(result) for name, result in models.items()}, **flat}
 
 
 def _without_answer_rows(result: dict[str, Any]) -> dict[str, Any]:
-    figures = {key: value for key, value in result["answer_eval"].items() if key != "answers"}
-    return {**result, "answer_eval": figures}
+    trimmed = dict(result)
+    for part in ("answer_eval", "arithmetic"):
+        if part in result:
+            trimmed[part] = {key: value for key, value in result[part].items() if key != "answers"}
+    return trimmed
 
 
 def _headline(numbers: dict[str, Any]) -> str | None:
@@ -492,7 +508,7 @@ def comparison_markdown(models: dict[str, dict]) -> str:
                   "below them are diagnostics: a uniform guesser scores perplexity "
                   f"{', '.join(map(str, sorted(vocab)))} (the vocabulary size); multiple-choice accuracy compares "
                   "summed log-likelihoods. `untrained` is the same architecture before training.",
-              "", "### Sample answers (greedy)"]
+              "", arithmetic_markdown(models), "### Sample answers (greedy)"]
     for name, result in models.items():
         lines += ["", f"**{name}** ({result['style']} prompts)", ""]
         lines += [f"- `{_short(pair['prompt'])}` -> {_short(pair['answer']) or '(nothing)'}"

@@ -48,6 +48,17 @@ def register_commands(cli):
 
 
 @hookspec
+def register_chat_tools(register):
+    """Add tools a chat model may call: call `register(tool)` with a `minillm_core.api.Tool` for each.
+
+    `Tool(name, description, parameters, function)`: `parameters` is the JSON schema of the arguments
+    object; `function(**arguments) -> str` gives the text the model reads back (raise ValueError with a
+    message the model can act on). `chat --tools` and the eval offer them beside the built-in calculator
+    and lookup; a name already taken (a built-in's or another plugin's) is refused and reported.
+    """
+
+
+@hookspec
 def training_callbacks(run):
     """Add transformers TrainerCallbacks to a training stage: return a list of callback instances.
 

@@ -234,6 +234,35 @@ class PluginHost:
             if plugin in self._info:
                 self._info[plugin].skills.append(skill.name)
 
+    def chat_tools(self) -> list[Any]:
+        """The plugins' chat tools (`register_chat_tools`), first come first kept; a clash with a built-in
+        tool's name or an earlier plugin's, or something that is not a Tool, is reported and left out."""
+        from minillm_core.tools import BUILTIN_TOOLS, Tool
+
+        taken = {tool.name: "minillm-skill" for tool in BUILTIN_TOOLS}
+        tools = []
+        for plugin, added in self._registered("register_chat_tools"):
+            for tool in added:
+                if not isinstance(tool, Tool):
+                    self._problem(plugin, f"register() expects a Tool, got {type(tool).__name__}",
+                                  "register_chat_tools")
+                elif tool.name in taken:
+                    self._problem(plugin, f"tool '{tool.name}' is already registered by {taken[tool.name]}; "
+                                          "this one is ignored", "register_chat_tools")
+                else:
+                    taken[tool.name] = plugin
+                    tools.append(tool)
+        return tools
+
+    def _registered(self, hook: str) -> list[tuple[str, list[Any]]]:
+        """(plugin, what it passed to register()) for each implementation of a register_* hook that returned."""
+        results = []
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            added: list[Any] = []
+            if self._call(impl, hook, {"register": added.append})[0] == "ok":
+                results.append((impl.plugin_name, list(added)))
+        return results
+
     def get_skill(self, name: str) -> Skill:
         if name not in self.skills:
             raise UnknownSkill(name, sorted(self.skills))

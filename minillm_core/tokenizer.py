@@ -27,7 +27,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from minillm_core.resources import assets_dir
@@ -39,6 +39,10 @@ SPARE_TOKENS = [f"<|spare{i}|>" for i in range(1, 8)]
 SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END, *SPARE_TOKENS]  # "special": skip_special_tokens drops them
 RESERVED_TOKENS = [ENDOFTEXT, IM_START, IM_END, *THINK_AND_TOOL_TOKENS, *SPARE_TOKENS]  # in id order
 TOKENIZER_CLASS = "PreTrainedTokenizerFast"
+# Qwen2's (and Qwen3's) pre-token regex: GPT-2's, except that each digit is a piece of its own, so a number is
+# always its digits ("347" is 3 4 7) and is copied or worked on digit by digit. llama.cpp knows it as "qwen2".
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+                 r"\s*[\r\n]+|\s+(?!\S)|\s+")
 TRAINED_TOKENIZER = "out/tokenizer"  # where the tokenizer skill writes, in the work directory
 # RoPE has no learned positions, so this is only the longest input the tokenizer will not warn about.
 MODEL_MAX_LENGTH = 32768
@@ -126,7 +130,7 @@ CHAT_TEMPLATE = r"""{%- if tools %}
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE,
-                    max_token_length: int | None = None) -> PreTrainedTokenizerFast:
+                    max_token_length: int | None = None, split_digits: bool = False) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on `texts` and wrap it as a Hugging Face tokenizer (no chat template).
 
     The vocabulary holds the reserved tokens, the 256 byte symbols, then merges until `vocab_size`; a small
@@ -134,9 +138,15 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE,
     must not contain reserved tokens (the trainer would learn merges of their pieces): see
     tokenizer_training.split_reserved. `max_token_length` caps a token's length in byte-level characters (a
     Chinese character is 3): on a small, repetitive corpus it keeps whole phrases from becoming tokens.
+    `split_digits`: Qwen2's pre-tokenizer (every digit a token) instead of GPT-2's.
     """
     backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # GPT-2's regex, then bytes
+    if split_digits:  # as Qwen2's tokenizer.json: its own split, then the byte alphabet
+        backend.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    else:
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # GPT-2's regex, then bytes
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

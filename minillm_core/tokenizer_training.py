@@ -98,11 +98,12 @@ def compactness(tokenizer, texts: list[str]) -> dict[str, Any]:
 
 
 def train_on_corpus(reader: RecordReader, vocab_size: int = DEFAULT_VOCAB_SIZE,
-                    sample_mb: float = DEFAULT_SAMPLE_MB, max_token_length: int | None = None):
+                    sample_mb: float = DEFAULT_SAMPLE_MB, max_token_length: int | None = None,
+                    split_digits: bool = False):
     """(tokenizer, split): a tokenizer trained on a sample of `reader`'s texts, and what was read and held out."""
     split = CorpusSplit()
     tokenizer = train_tokenizer(sample_corpus(reader, int(sample_mb * MB), split), vocab_size=vocab_size,
-                                max_token_length=max_token_length)
+                                max_token_length=max_token_length, split_digits=split_digits)
     return tokenizer, split
 
 
@@ -115,7 +116,7 @@ def run_tokenizer_stage(ctx: StageContext) -> StageResult:
     ctx.log.info("training a %d-token tokenizer on %s", settings["vocab_size"], spec.path)
     try:
         tokenizer, split = train_on_corpus(reader, settings["vocab_size"], settings["sample_mb"],
-                                           settings["max_token_length"] or None)
+                                           settings["max_token_length"] or None, settings["split_digits"])
     except DataError as exc:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
     if not split.trained_records:
@@ -158,9 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE)
     parser.add_argument("--sample-mb", type=float, default=DEFAULT_SAMPLE_MB)
     parser.add_argument("--max-token-length", type=int, default=None, help="characters per token at most")
+    parser.add_argument("--split-digits", action="store_true", help="every digit a token (Qwen2's pre-tokenizer)")
     args = parser.parse_args(argv)
     tokenizer, split = train_on_corpus(RecordReader(args.corpus, "pretrain"), args.vocab_size, args.sample_mb,
-                                       args.max_token_length)
+                                       args.max_token_length, args.split_digits)
     save_tokenizer(tokenizer, args.out)
     figures = compactness(tokenizer, split.held_out)
     print(f"wrote {args.out}: {len(tokenizer)} tokens (asked for {args.vocab_size}); held-out text: "

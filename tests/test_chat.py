@@ -14,17 +14,11 @@ import torch
 from click.testing import CliRunner
 
 from minillm_core import chat
-from minillm_core.chat import (
-    Bot,
-    GenerationOptions,
-    TextStream,
-    chat_command,
-    choose_mode,
-    default_model,
-    split_reasoning,
-)
+from minillm_core.chat import Bot, chat_command, choose_mode, default_model
+from minillm_core.generation import GenerationOptions, TextStream
 from minillm_core.outputs import MARKER, write_marker
 from minillm_core.presets import build_model, model_config
+from minillm_core.replies import split_reasoning
 from minillm_core.tokenizer import load_tokenizer, with_chat_template
 
 GREEDY = ["--temperature", "0", "--max-new-tokens", "12"]
@@ -222,3 +216,57 @@ def test_a_reply_that_thinks_is_split_into_reasoning_and_answer(workdir, monkeyp
     assert (doc["reasoning"], doc["answer"]) == ("347 + 589: use a calculator.", "936.")
     assert split_reasoning("plain answer") == (None, "plain answer")
     assert split_reasoning("<think>\n\n</think>\n\nHi") == ("", "Hi")  # thinking switched off
+
+
+def scripted(monkeypatch, replies: list[str]) -> list[str]:
+    """generate_reply answers with `replies` in turn; returns the prompt texts it was given."""
+    seen, queue = [], list(replies)
+
+    def reply(bot, text, options, on_text=lambda _text: None):
+        seen.append(text)
+        answer = queue.pop(0)
+        on_text(answer)
+        return chat.Reply(answer, 9, 0.1, "eos")
+
+    monkeypatch.setattr(chat, "generate_reply", reply)
+    return seen
+
+
+CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "347 + 589"}}\n</tool_call>'
+
+
+def test_tools_run_each_call_and_hand_the_result_back(workdir, monkeypatch):
+    seen = scripted(monkeypatch, [CALL, "347 + 589 = 936."])
+    doc = ask_json(workdir / "out/sft", *GREEDY, "--tools", prompt="What is 347 + 589?")
+    assert doc["answer"] == "347 + 589 = 936."
+    assert doc["tool_calls"] == [{"name": "calculator", "arguments": {"expression": "347 + 589"}, "result": "936",
+                                  "ok": True}]
+    assert "<tools>" in seen[0] and '"name": "lookup"' in seen[0]  # the tools are offered in the system turn
+    assert seen[1].endswith(CALL + "<|im_end|>\n<|im_start|>user\n<tool_response>\n936\n</tool_response>"
+                            "<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_without_tools_a_call_is_just_text(workdir, monkeypatch):
+    scripted(monkeypatch, [CALL])
+    doc = ask_json(workdir / "out/sft", *GREEDY, prompt="What is 347 + 589?")
+    assert doc["tool_calls"] == [] and doc["answer"] == CALL
+
+
+def test_a_model_that_keeps_calling_is_stopped_and_shown(workdir, monkeypatch):
+    scripted(monkeypatch, [CALL] * chat.MAX_TOOL_ROUNDS)
+    result = invoke("--model", str(workdir / "out/sft"), "--prompt", "What is 347 + 589?", "--tools", *GREEDY)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count('tool calculator({"expression": "347 + 589"}) -> 936') == chat.MAX_TOOL_ROUNDS - 1
+
+
+def test_interactive_tools_keep_the_calls_in_the_conversation(workdir, monkeypatch):
+    seen = scripted(monkeypatch, [CALL, "= 936.", "Yes."])
+    result = invoke("--model", str(workdir / "out/sft"), "--tools", *GREEDY, input="347 + 589?\nSure?\n")
+    assert result.exit_code == 0, result.output
+    assert "<tool_response>\n936\n</tool_response>" in seen[2] and seen[2].count(CALL) == 1
+    assert seen[2].endswith("= 936.<|im_end|>\n<|im_start|>user\nSure?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_tools_need_a_chat_model(workdir):
+    result = invoke("--model", str(workdir / "out/pretrain"), "--prompt", "1 + 1", "--tools")
+    assert result.exit_code == 2 and "--tools needs a chat model" in result.output

@@ -109,3 +109,26 @@ def test_training_callbacks_reach_every_step_and_one_that_raises_is_switched_off
     errors = " ".join(f"{problem['plugin']}: {problem['error']}" for problem in report["plugin_errors"])
     assert "broken: RuntimeError: the tracker's server is down" in errors
     assert "broken: training_callbacks returned 'not a callback', not a transformers TrainerCallback" in errors
+
+
+def test_the_guides_chat_tool_is_offered_called_and_a_clash_is_reported(monkeypatch):
+    from minillm_core.api import Tool
+    from minillm_core.replies import tool_turns
+    from minillm_core.tools import CALCULATOR, available_tools
+
+    counter = types.ModuleType("minillm_skill_words")
+    exec(compile(guide_block("def word_count"), str(GUIDE), "exec"), counter.__dict__)  # noqa: S102 - our docs
+    clash = types.ModuleType("clash")
+    clash.register_chat_tools = hookimpl(lambda register: (register(Tool("calculator", "mine", {}, str)),
+                                                           register("not a tool")))
+    host = get_host()
+    host.register(counter, name="words")
+    host.register(clash, name="clash")
+    tools = available_tools()
+    assert list(tools) == ["calculator", "lookup", "word_count"] and tools["calculator"] is CALCULATOR
+    call = '<tool_call>\n{"name": "word_count", "arguments": {"text": "a tiny agent"}}\n</tool_call>'
+    assert tool_turns(call, tools)[1] == [{"name": "word_count", "arguments": {"text": "a tiny agent"},
+                                           "result": "3", "ok": True}]
+    errors = [f"{problem.plugin}: {problem.error}" for problem in host.problems]
+    assert "clash: tool 'calculator' is already registered by minillm-skill; this one is ignored" in errors
+    assert "clash: register() expects a Tool, got str" in errors

@@ -293,3 +293,18 @@ def test_shipped_tokenizer() -> None:
     assert len(tok) == 2432
     assert len(tok.encode(" the model")) == 2
     assert len(tok.encode("法国的首都是巴黎。")) < len("法国的首都是巴黎。")
+
+
+def test_split_digits_makes_every_digit_a_token_as_qwen2_does() -> None:
+    from minillm_core.data.piece_cache import PieceCacheEncoder
+    from minillm_core.tokenizer import QWEN2_PATTERN, train_tokenizer
+
+    texts = ["347 + 589 = 936. 1000 apples, 2024 years."] * 50 + ["The capital of France is Paris."] * 50
+    digits = train_tokenizer(texts, vocab_size=400, split_digits=True)
+    plain = train_tokenizer(texts, vocab_size=400)
+    assert digits.tokenize("347 + 589") == ["3", "4", "7", "Ġ+", "Ġ", "5", "8", "9"]
+    assert len(plain.tokenize("347 + 589")) < 8  # GPT-2's split lets BPE merge the frequent numbers
+    steps = json.loads(digits.backend_tokenizer.to_str())["pre_tokenizer"]["pretokenizers"]
+    assert steps[0]["pattern"]["Regex"] == QWEN2_PATTERN and steps[1]["use_regex"] is False
+    assert digits.decode(digits("Paris: 2024-11-30")["input_ids"]) == "Paris: 2024-11-30"
+    assert PieceCacheEncoder.for_tokenizer(digits) is None  # data preparation falls back to the tokenizer itself

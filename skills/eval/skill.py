@@ -16,6 +16,8 @@ OPTIONS = {
     "limit": Option("limit", int, None, "at most this many examples per task"),
     "baseline": Option("baseline", bool, True, "also measure an untrained model of the same architecture"),
     "samples": Option("samples", int, 3, "sampled answers per held-out prompt (T=0.7), for the consistency figure"),
+    "arithmetic": Option("arithmetic", bool, True, "chat models: held-out multi-digit sums and products answered "
+                                                   "directly, thinking first, with the calculator, and by majority"),
 }
 
 

@@ -21,6 +21,8 @@ OPTIONS = {
     "max_token_length": Option("max_token_length", int, 0,
                                "characters per token at most (a Chinese character counts 3); 0: no limit",
                                valid=at_least(0)),
+    "split_digits": Option("split_digits", bool, False, "every digit its own token (Qwen2's pre-tokenizer), for "
+                           "arithmetic; default: GPT-2's, where BPE may merge digits"),
     "output": Option("output", str, None, "where the tokenizer goes (default out/tokenizer)", is_path=True),
     "compare": Option("compare", str, None, "another tokenizer folder to measure on the same held-out text",
                       is_path=True),

@@ -1,0 +1,82 @@
+"""Multi-digit arithmetic four ways: reading answers, running the calculator mode, the figures and the table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from minillm_core import arithmetic_eval
+from minillm_core.arithmetic_eval import (
+    ArithmeticItem,
+    arithmetic_markdown,
+    arithmetic_scores,
+    call_validity,
+    final_number,
+    with_tools,
+)
+from minillm_core.tools import BUILTIN_TOOLS
+from tests.test_eval import save_tiny_model
+from tests.test_tools import call_text
+
+ITEM = ArithmeticItem("What is 347 + 589?", "en", "347 + 589", 936)
+TOOLS = {tool.name: tool for tool in BUILTIN_TOOLS}
+
+
+@pytest.mark.parametrize(("reply", "number"), [
+    ("347 + 589 = 936.", 936), ("347加589等于936。", 936), ("<think>\n7 + 9 = 16\n</think>\n\n= 936", 936),
+    ("The answer is 936.", 936), ("I think 12 or 936", 936), ("no number", None), ("<think>\n1 = 2\n</think>", None),
+    ("3 - 5 = -2.", -2)])
+def test_the_final_number_comes_after_the_thinking_and_the_equals_sign(reply, number):
+    assert final_number(reply) == number
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    (call_text("calculator", expression="347 + 589"), (True, True, True, True)),
+    (call_text("calculator", expression="589 + 347"), (True, True, True, True)),  # the value counts, not the form
+    (call_text("calculator", expression="347 + 598"), (True, True, True, False)),
+    (call_text("lookup", query="347 + 589"), (True, True, False, False)),
+    ("<tool_call>\n{oops}\n</tool_call>", (True, False, False, False)),
+    ("347 + 589 = 936.", (False, False, False, False))])
+def test_call_validity_reads_the_first_call(reply, expected):
+    flags = call_validity(reply, ITEM)
+    assert (flags["called"], flags["valid_json"], flags["right_tool"], flags["right_arguments"]) == expected
+
+
+def test_with_tools_runs_calls_and_gives_each_prompt_its_own_turns(monkeypatch):
+    scripts = {"a": [call_text("calculator", expression="347 + 589"), "347 + 589 = 936."],
+               "b": ["2 + 2 = 4."],
+               "c": [call_text("calculator", expression="1 + 1")] * 3}
+    seen = []
+
+    def replies(model, tokenizer, conversations, sample=False, **switches):
+        assert [tool["function"]["name"] for tool in switches["tools"]] == ["calculator", "lookup"]
+        seen.append([messages[0]["content"] for messages in conversations])
+        return [scripts[messages[0]["content"]][sum(m["role"] == "tool" for m in messages)]
+                for messages in conversations]
+
+    monkeypatch.setattr(arithmetic_eval, "_replies", replies)
+    results = with_tools(None, None, ["a", "b", "c"], TOOLS, max_rounds=3)
+    assert seen == [["a", "b", "c"], ["a", "c"], ["c"]]  # only prompts whose last turn called a tool go on
+    assert results[0]["answer"] == "347 + 589 = 936." and results[0]["calls"][0]["result"] == "936"
+    assert results[1] == {"answer": "2 + 2 = 4.", "calls": [], "turns": ["2 + 2 = 4."]}
+    assert len(results[2]["turns"]) == 3 and len(results[2]["calls"]) == 2  # the last round's call is not run
+
+
+def test_a_chat_model_gets_every_figure_and_the_table(tmp_path, monkeypatch):
+    from minillm_core.models import load_model
+
+    monkeypatch.setattr(arithmetic_eval, "MAX_NEW_TOKENS", 8)  # a random model never stops: keep it short
+    model, tokenizer = load_model(save_tiny_model(tmp_path / "sft", seed=3))
+    items = [ITEM, ArithmeticItem("请计算47乘6。", "zh", "47 * 6", 282)]
+    scores = arithmetic_scores(model, tokenizer, items, samples=2)
+    assert set(scores) >= {"direct", "think", "calculator", "self_consistency", "tool_call_validity", "by_lang"}
+    assert scores["items"] == 2 and set(scores["by_lang"]) == {"en", "zh"}
+    for row in scores["answers"]:
+        flags = row["call"]  # each flag implies the one before it
+        assert flags["called"] >= flags["valid_json"] >= flags["right_tool"] >= flags["right_arguments"]
+        assert row["right"]["direct"] == (final_number(row["direct"]) == row["expected"])
+    table = arithmetic_markdown({"pretrain": {}, "sft": {"arithmetic": scores}})
+    assert "| | sft |" in table and "with the calculator tool" in table and "majority of 2" in table
+    assert arithmetic_markdown({"pretrain": {}}) == ""
+    json.dumps(scores)  # results.json can hold it
