@@ -41,7 +41,7 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def evaluated(workdir):
     """One full eval run (every task, no limit) over both models: the report's eval stage."""
-    result = invoke("run", "eval", "--workdir", str(workdir), "--json")
+    result = invoke("run", "eval", "--workdir", str(workdir), "--json", "--set", "arithmetic=false")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["stages"][0]
 
@@ -98,6 +98,14 @@ def test_models_prompts_and_limit(workdir, tmp_path):
     assert [pair["prompt"] for pair in models["sft"]["answers"]] == ["Hello", "2 + 2 ="]
     assert {numbers["docs"] for numbers in models["sft"]["tasks"].values()} == {3}
     assert (tmp_path / "out/eval/results.json").exists()
+    # A chat model is asked the held-out multi-digit problems four ways (limit applies); the table shows them.
+    stage = json.loads(result.stdout)["stages"][0]
+    arithmetic = models["sft"]["arithmetic"]
+    assert arithmetic["items"] == 3 and "answers" not in arithmetic  # the rows stay in results.json
+    assert stage["metrics"]["sft_arithmetic_calculator"] == arithmetic["calculator"]
+    assert "### Multi-digit arithmetic (3 held-out sums and products" in stage["details"]
+    saved = json.loads((tmp_path / "out/eval/results.json").read_text())["models"]["sft"]["arithmetic"]
+    assert len(saved["answers"]) == 3 and {"direct", "think", "calculator", "calls"} <= set(saved["answers"][0])
 
 
 def test_a_standard_task_offline_fails_fast_with_a_hint(workdir):
