@@ -6,6 +6,7 @@ import math
 import re
 
 import datasets
+import torch
 from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
 
@@ -52,8 +53,10 @@ def sft_trainer(run: TrainingRun, records: datasets.Dataset) -> SFTTrainer:
                      packing=False)
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
                       task_type="CAUSAL_LM") if run.ctx.settings["lora"] else None
+    weight = float(run.ctx.settings.get("reasoning_weight", 1.0))
+    loss = reasoning_weighted_loss(run.tokenizer, weight) if weight != 1.0 else None
     trainer = SFTTrainer(model=run.model, args=args, train_dataset=records, processing_class=run.tokenizer,
-                         callbacks=run.callbacks, peft_config=lora)
+                         callbacks=run.callbacks, peft_config=lora, compute_loss_func=loss)
     trainer.train_dataset = truncated(trainer.train_dataset, run.seq_len)
     lengths = token_lengths(trainer.train_dataset)
     mean_tokens = sum(lengths) / max(1, len(lengths))
@@ -61,6 +64,24 @@ def sft_trainer(run: TrainingRun, records: datasets.Dataset) -> SFTTrainer:
     trainer.padding_free = trainer.data_collator.padding_free = padding_free
     run.data_stats.update(padding_free=padding_free, mean_chat_tokens=round(mean_tokens, 1))
     return trainer
+
+
+def reasoning_weighted_loss(tokenizer, weight: float):
+    """The SFT loss with each token of a <think>...</think> block (tags included) counted `weight` times, as
+    MiniMind's reasoning distillation weights its thinking tags: a mean over the learned tokens, weighted."""
+    think, end = tokenizer.convert_tokens_to_ids("<think>"), tokenizer.convert_tokens_to_ids("</think>")
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        targets = labels[:, 1:]
+        learned = targets != -100
+        per_token = torch.nn.functional.cross_entropy(outputs.logits[:, :-1].float().transpose(1, 2),
+                                                      targets.clamp(min=0), reduction="none")
+        opened = torch.cumsum(targets == think, dim=1)
+        closed_before = torch.cumsum(targets == end, dim=1) - (targets == end).long()
+        weights = torch.where(opened > closed_before, weight, 1.0) * learned
+        return (per_token * weights).sum() / weights.sum().clamp(min=1.0)
+
+    return loss
 
 
 def truncated(tokenized: datasets.Dataset, seq_len: int) -> datasets.Dataset:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from minillm_core.hookspecs import hookimpl
 from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, at_least, positive_epochs, training_options
+from minillm_core.options import Option, at_least, greater_than, positive_epochs, training_options
 
 METHOD = TrainingMethod(kind="sft", trainer="minillm_core.stages.sft:build_trainer", default_init="out/pretrain")
 OPTIONS = training_options(dataset="embedded-sft", lr=3e-3)  # suits tiny + embedded, like pretrain's
@@ -15,6 +15,8 @@ OPTIONS["epochs"] = Option("epochs", str, "auto", "passes over the dataset; auto
 OPTIONS["min_steps"] = Option("min_steps", int, 150, "with epochs=auto: the fewest optimizer steps to train",
                               valid=at_least(1))
 OPTIONS["lora"] = Option("lora", bool, False, "train LoRA adapters (peft) instead of all weights")
+OPTIONS["reasoning_weight"] = Option("reasoning_weight", float, 1.0, "each token of a <think> block counts this many "
+                                     "times in the loss (1: as any other)", valid=greater_than(0))
 
 
 @hookimpl
