@@ -35,8 +35,8 @@ _HEAVY = {
     "output_dir": "minillm_core.training",  # where a stage saves its model
     "sft_trainer": "minillm_core.stages.sft",  # the SFT trainer, for methods that train on chats
     "load_model": "minillm_core.evaluate",  # (model, tokenizer) from a model folder, ready for inference
-    "Reply": "minillm_core.evaluate",  # a prompt and a reply to score
-    "chat_perplexity": "minillm_core.evaluate",  # perplexity of replies, given their prompts
+    "Reply": "minillm_core.likelihood",  # a prompt and a reply to score
+    "chat_perplexity": "minillm_core.likelihood",  # perplexity of replies, given their prompts
     "held_out_chats": "minillm_core.evaluate",  # the held-out conversations eval scores
     "greedy_answers": "minillm_core.samples",  # greedy answers to prompts, "chat" or "completion" style
     "CHAT_TEMPLATE": "minillm_core.tokenizer",  # the ChatML template chat stages give a base model

@@ -23,12 +23,8 @@ chat template, the way it was trained; the pretrain model sees the plain questio
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
-import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +38,6 @@ from minillm_core.answers import AnswerItem, answer_scores, load_items
 from minillm_core.arithmetic_eval import (
     MODES,
     ArithmeticItem,
-    arithmetic_markdown,
     arithmetic_scores,
     load_arithmetic_items,
 )
@@ -50,39 +45,17 @@ from minillm_core.atomic import write_text_atomic
 from minillm_core.data.formats import RecordReader
 from minillm_core.data.registry import resolve_dataset
 from minillm_core.distributed import is_main_process
-from minillm_core.hub import probe_hub
-from minillm_core.resources import assets_dir, shipped_path
+from minillm_core.eval_table import comparison_markdown, one_line, one_line_all
+from minillm_core.eval_tasks import LOCAL_TASKS, headline_metric, load_tasks, require_hub, run_tasks
+from minillm_core.likelihood import BATCH_SIZE, Reply, chat_perplexity, perplexity, preference_figures, reply_logprobs
 from minillm_core.samples import DEFAULT_PROMPTS, greedy_answers
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.tokenizer import with_chat_template
 
-# Short name (metrics keys, table rows) -> lm_eval task and its file in dataset/embedded/.
-LOCAL_TASKS = {
-    "identity": ("minillm_identity", "mc_identity.jsonl"),
-    "arithmetic": ("minillm_arithmetic", "mc_arithmetic.jsonl"),
-    "facts": ("minillm_facts", "mc_facts.jsonl"),
-    "preference": ("minillm_preference", "dpo_eval.jsonl"),
-}
-ROW_LABELS = {"identity": "identity acc (chance 0.25)", "arithmetic": "arithmetic acc (chance 0.25)",
-              "facts": "facts acc (chance 0.25)", "preference": "preference acc (chosen over rejected)"}
 PERPLEXITY_DATASET = "embedded-pretrain-eval"
 CHAT_DATASET = "embedded-sft-eval"
 PREFERENCE_DATASET = "embedded-dpo-eval"
-# Tokens per perplexity window: the shortest sequence length a preset trains on (tiny's 128), so no model
-# is scored at positions it never saw in training. The held-out documents are shorter (at most 120 tokens).
-PERPLEXITY_WINDOW = 128
-BATCH_SIZE = 32
-ANSWER_CHARS = 80  # sample answers are cut to this in the Markdown table (results.json keeps them whole)
 HEADLINE_KEYS = ("answer_accuracy", "degenerate_rate", "sample_accuracy", "preference_acc_per_token")
-
-
-
-@dataclass
-class Reply:
-    """An assistant reply and the conversation before it."""
-
-    prompt: list[dict]  # messages, ending with a user turn
-    text: str
 
 
 @dataclass
@@ -115,9 +88,9 @@ def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None 
     local = [task for task, _ in LOCAL_TASKS.values()]
     extra = [name for name in dict.fromkeys(extra_tasks) if name not in local]
     if extra:
-        _require_hub(extra)
+        require_hub(extra)
     return EvalInputs(texts=perplexity_texts(workdir, limit), chats=held_out_chats(workdir, limit),
-                      pairs=held_out_pairs(workdir, limit), tasks=_load_tasks(tasks_dir, local + extra, extra),
+                      pairs=held_out_pairs(workdir, limit), tasks=load_tasks(tasks_dir, local + extra, extra),
                       prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit,
                       answer_items=load_items()[:limit], samples=samples,
                       arithmetic_items=load_arithmetic_items()[:limit] if arithmetic else None)
@@ -156,54 +129,6 @@ def held_out_pairs(workdir: Path, limit: int | None = None) -> list[tuple[Reply,
 def _records(name: str, kind: str, workdir: Path, limit: int | None) -> list[dict]:
     spec = resolve_dataset(name, kind, workdir)
     return list(RecordReader(spec.path, spec.kind, spec.format, spec.columns, limit=limit))
-
-
-_DATA_FILE = re.compile(r"^(\s+test: )(\S+\.jsonl)\s*$", re.MULTILINE)  # `test: mc_identity.jsonl`
-
-
-def write_local_tasks(dest: Path) -> Path:
-    """Copy the shipped task folder to `dest` with each data file made absolute, and return `dest`.
-
-    lm_eval reads `data_files` relative to the current directory, not to the YAML file, so the shipped
-    files name only the file and the copy names the embedded dataset folder in full. The copy also keeps
-    the datasets cache beside it (dest/../.cache), inside the work directory like everything a run writes.
-    """
-    data = shipped_path("dataset/embedded")
-    cache = f"dataset_kwargs:\n  cache_dir: {json.dumps(str(dest.parent / '.cache'))}\n"
-    dest.mkdir(parents=True, exist_ok=True)
-    for source in sorted((assets_dir() / "lm_eval_tasks").iterdir()):
-        if source.suffix in (".yaml", ".py"):
-            text = _DATA_FILE.sub(lambda m: m[1] + json.dumps(str(data / m[2])), source.read_text(encoding="utf-8"))
-            (dest / source.name).write_text(text.replace("dataset_kwargs:\n", cache), encoding="utf-8")
-    return dest
-
-
-def _require_hub(tasks: list[str]) -> None:
-    reachable, detail = probe_hub()
-    if not reachable:
-        raise SkillError(f"lm_eval task(s) {', '.join(tasks)} download their data from the Hugging Face hub, "
-                         f"which is not reachable ({detail})",
-                         hint="run it where huggingface.co (or the HF_ENDPOINT mirror) is reachable, or leave "
-                              "out `--set tasks=...`: the local tasks run offline")
-
-
-def _load_tasks(tasks_dir: Path, names: list[str], extra: list[str]) -> dict:
-    from lm_eval.tasks import TaskManager
-
-    # Indexing lm_eval's ~14,700 built-in tasks takes seconds: only when a standard task is asked for.
-    manager = TaskManager(include_path=str(write_local_tasks(tasks_dir)), include_defaults=bool(extra))
-    unknown = [name for name in names if name not in manager.all_tasks]
-    if unknown:
-        raise SkillError(f"unknown lm_eval task(s): {', '.join(unknown)}",
-                         hint="task names as `lm_eval ls tasks` lists them, e.g. `--set tasks=arc_easy,hellaswag`")
-    try:
-        loaded = manager.load(names)  # downloads the data of standard tasks
-    except Exception as exc:  # lm_eval and datasets raise many kinds; all mean the task could not load
-        raise SkillError(f"could not load lm_eval task(s) {', '.join(names)}: {type(exc).__name__}: {exc}",
-                         hint="check the network (`minillm-skill run env-check`) and the task names") from exc
-    for task in loaded["tasks"].values():
-        task.set_fewshot_seed(seed=1234)  # as lm_eval.simple_evaluate does: the same few-shot examples each run
-    return loaded
 
 
 # -- one model -------------------------------------------------------------------------------------
@@ -252,26 +177,6 @@ def prompt_style(tokenizer) -> str:
     return "chat" if tokenizer.chat_template else "completion"
 
 
-@torch.no_grad()
-def perplexity(model, tokenizer, texts: list[str], window: int = PERPLEXITY_WINDOW,
-               batch_size: int = BATCH_SIZE) -> dict[str, Any]:
-    """Token-weighted perplexity of `texts` over non-overlapping windows of their token stream.
-
-    The documents are joined as in pretraining (each followed by the eos token), cut into windows of
-    `window` tokens, and every token but a window's first is predicted: exp(total loss / tokens predicted).
-    """
-    window = min(window, getattr(model.config, "max_position_embeddings", None) or window)
-    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    stream = [token for text in texts for token in tokenizer(text, add_special_tokens=False)["input_ids"] + end]
-    windows = [stream[i:i + window] for i in range(0, len(stream), window)]
-    windows = [chunk for chunk in windows if len(chunk) > 1]
-    scored = _scored_logprobs(model, [(chunk, len(chunk) - 1) for chunk in windows], tokenizer.pad_token_id,
-                              batch_size)
-    total, predicted = -sum(logprob for logprob, _ in scored), sum(count for _, count in scored)
-    return {"perplexity": math.exp(total / predicted) if predicted else None, "perplexity_tokens": predicted,
-            "perplexity_window": window}
-
-
 def chat_numbers(model, tokenizer, inputs: EvalInputs) -> dict[str, Any]:
     """Chat perplexity of the held-out replies and the held-out preference figures. A base model has no chat
     template: it is measured through the one sft will give it, so the figures compare across stages."""
@@ -280,96 +185,6 @@ def chat_numbers(model, tokenizer, inputs: EvalInputs) -> dict[str, Any]:
     scored = reply_logprobs(model, tokenizer, [reply for pair in inputs.pairs for reply in pair])
     return {**chat_perplexity(model, tokenizer, inputs.chats),
             **preference_figures(list(zip(scored[::2], scored[1::2], strict=True)))}
-
-
-def preference_figures(pairs: list[tuple[tuple[float, int], tuple[float, int]]]) -> dict[str, Any]:
-    """From ((chosen log-probability, tokens), (rejected log-probability, tokens)) per pair: accuracy and
-    margin per token (length-normalised, the headline), and the summed margin (a diagnostic)."""
-    if not pairs:
-        return {"preference_acc_per_token": None, "preference_margin_per_token": None}
-    per_token = [chosen[0] / max(chosen[1], 1) - rejected[0] / max(rejected[1], 1) for chosen, rejected in pairs]
-    return {"preference_acc_per_token": sum(margin > 0 for margin in per_token) / len(pairs),
-            "preference_margin_per_token": sum(per_token) / len(pairs),
-            "preference_margin": sum(chosen[0] - rejected[0] for chosen, rejected in pairs) / len(pairs)}
-
-
-def chat_perplexity(model, tokenizer, replies: list[Reply]) -> dict[str, Any]:
-    """exp(mean negative log-likelihood per reply token) of `replies`, and how many tokens that covers."""
-    scored = reply_logprobs(model, tokenizer, replies)
-    tokens = sum(count for _, count in scored)
-    return {"chat_perplexity": math.exp(-sum(total for total, _ in scored) / tokens) if tokens else None,
-            "chat_perplexity_tokens": tokens}
-
-
-@torch.no_grad()
-def reply_logprobs(model, tokenizer, replies: list[Reply], batch_size: int = BATCH_SIZE) -> list[tuple[float, int]]:
-    """For each reply: (summed log-probability of its tokens given the conversation before it, token count).
-
-    The reply's tokens are what the chat template adds after the generation prompt: the text and the
-    end-of-turn marker. Prompt and reply are tokenized apart, as TRL's trainers do. A sequence longer than
-    the model's context keeps its last tokens.
-    """
-    limit = getattr(model.config, "max_position_embeddings", None)
-    sequences = [_reply_tokens(tokenizer, reply, limit) for reply in replies]
-    return _scored_logprobs(model, sequences, tokenizer.pad_token_id, batch_size)
-
-
-@torch.no_grad()
-def _scored_logprobs(model, sequences: list[tuple[list[int], int]], pad_id: int | None,
-                     batch_size: int) -> list[tuple[float, int]]:
-    """For each (token ids, n): the summed log-probability of its last n tokens, each given those before it."""
-    results = []
-    for first in range(0, len(sequences), batch_size):
-        batch = sequences[first:first + batch_size]
-        # Right padding, out of sight of every real token under causal attention; padded targets are -100.
-        ids = torch.full((len(batch), max(len(seq) for seq, _ in batch)), pad_id or 0, dtype=torch.long)
-        targets = torch.full_like(ids, -100)  # targets[:, i] is the token after position i, where it is scored
-        for row, (seq, scored) in enumerate(batch):
-            ids[row, :len(seq)] = torch.tensor(seq)
-            targets[row, len(seq) - 1 - scored:len(seq) - 1] = torch.tensor(seq[len(seq) - scored:])
-        logprobs = model(input_ids=ids.to(model.device)).logits.float().log_softmax(-1)
-        targets = targets.to(model.device)
-        picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (targets != -100)
-        results += [(float(picked[row].sum()), scored) for row, (_, scored) in enumerate(batch)]
-    return results
-
-
-def _reply_tokens(tokenizer, reply: Reply, limit: int | None) -> tuple[list[int], int]:
-    """(prompt and reply token ids, how many at the end are the reply's)."""
-    prompt = tokenizer.apply_chat_template(reply.prompt, add_generation_prompt=True, tokenize=False)
-    full = tokenizer.apply_chat_template(reply.prompt + [{"role": "assistant", "content": reply.text}],
-                                         tokenize=False)
-    if not full.startswith(prompt):
-        raise SkillError("the chat template does not render a conversation as its generation prompt plus the reply",
-                         hint="evaluate a model whose chat template extends the prompt (ChatML does)")
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    reply_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
-    seq = (prompt_ids + reply_ids)[-limit:] if limit else prompt_ids + reply_ids
-    return seq, min(len(reply_ids), len(seq) - 1)
-
-
-def run_tasks(model, tokenizer, style: str, inputs: EvalInputs) -> dict[str, dict[str, Any]]:
-    """Each task's metrics ({"acc": ..., "acc_norm": ..., "docs": n scored}) from lm_eval's evaluator."""
-    from lm_eval import evaluator
-    from lm_eval.models.huggingface import HFLM
-
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=BATCH_SIZE)
-    # evaluator.evaluate, not simple_evaluate: that one also gathers environment info (about 4 s, each call).
-    # lm_eval draws a progress bar per task and per request type; for seconds of work they are noise.
-    with contextlib.redirect_stderr(io.StringIO()):
-        output = evaluator.evaluate(lm=lm, task_dict=inputs.tasks, limit=inputs.limit, bootstrap_iters=0,
-                                    log_samples=False, apply_chat_template=style == "chat")
-    scored = output.get("n-samples", {})
-    return {name: {**_numbers(values), "docs": scored.get(name, {}).get("effective")}
-            for name, values in output["results"].items()}
-
-
-def _numbers(values: dict[str, Any]) -> dict[str, float]:
-    """lm_eval's {"acc,none": 0.5, "acc_stderr,none": "N/A", "alias": ...} as {"acc": 0.5}.
-
-    A metric measured after a filter keeps the filter's name ("exact_match,strict-match")."""
-    return {key.removesuffix(",none"): value for key, value in values.items()
-            if "," in key and "_stderr" not in key and isinstance(value, (int, float))}
 
 
 # -- the skill -------------------------------------------------------------------------------------
@@ -392,11 +207,11 @@ def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
     for name, path, untrained in runs:
         ctx.log.info("eval: %s (%s)", name, f"untrained, architecture of {path}" if untrained else path)
         models[name] = evaluate_model(path, inputs, untrained)
-        ctx.log.info("eval: %s done in %.1f s: %s", name, models[name]["seconds"], _one_line(models[name]))
+        ctx.log.info("eval: %s done in %.1f s: %s", name, models[name]["seconds"], one_line(models[name]))
     best = best_model({name: result for name, result in models.items() if not result["untrained"]})
     if is_main_process():
         _write_results(ctx.path("out/eval/results.json"), models, inputs, best)
-    return StageResult(f"{len(models)} model(s): {_one_line_all(models)}; best: {best}",
+    return StageResult(f"{len(models)} model(s): {one_line_all(models)}; best: {best}",
                        metrics={"best_model": best, **_metrics(models, extra)},
                        artifacts=["out/eval/results.json", "out/eval/tasks"], details=comparison_markdown(models))
 
@@ -437,7 +252,7 @@ def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:
         for short in LOCAL_TASKS:
             flat[f"{name}_{short}_acc"] = _round(result[f"{short}_acc"])
         for task in extra:
-            metric = _headline(result["tasks"].get(task, {}))
+            metric = headline_metric(result["tasks"].get(task, {}))
             if metric:
                 flat[f"{name}_{task}_{metric}"] = _round(result["tasks"][task][metric])
         for mode in MODES if "arithmetic" in result else ():
@@ -453,75 +268,7 @@ def _without_answer_rows(result: dict[str, Any]) -> dict[str, Any]:
     return trimmed
 
 
-def _headline(numbers: dict[str, Any]) -> str | None:
-    """The metric that stands for a task: acc when it has one, else its first."""
-    metrics = [key for key in numbers if key != "docs"]
-    return "acc" if "acc" in metrics else next(iter(metrics), None)
-
-
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _one_line(result: dict[str, Any]) -> str:
-    topics = ", ".join(f"{topic} {_fmt(value)}" for topic, value in result["answer_eval"]["by_topic"].items())
-    return (f"answer accuracy {_fmt(result['answer_accuracy'])} ({topics}), degenerate "
-            f"{_fmt(result['degenerate_rate'])}, chat perplexity {_fmt(result['chat_perplexity'])}, preference acc "
-            f"per token {_fmt(result['preference_acc_per_token'])}, perplexity {_fmt(result['perplexity'])}")
-
-
-def _one_line_all(models: dict[str, dict]) -> str:
-    def row(key: str) -> str:
-        return " / ".join(_fmt(result[key]) for result in models.values())
-
-    return (f"{' / '.join(models)}: answer accuracy {row('answer_accuracy')}; degenerate {row('degenerate_rate')}; "
-            f"chat perplexity {row('chat_perplexity')}; preference acc per token {row('preference_acc_per_token')}; "
-            f"perplexity {row('perplexity')}")
-
-
-def comparison_markdown(models: dict[str, dict]) -> str:
-    """The models side by side (one column each), then their sample answers."""
-    names = list(models)
-    vocab = {result["vocab_size"] for result in models.values()}
-    topics = list(dict.fromkeys(topic for name in names for topic in models[name]["answer_eval"]["by_topic"]))
-    rows = [("**answer accuracy** (held-out prompts, greedy)", [models[name]["answer_accuracy"] for name in names])]
-    rows += [(f"- {topic}", [models[name]["answer_eval"]["by_topic"].get(topic) for name in names]) for topic in topics]
-    rows += [(label, [models[name][key] for name in names]) for key, label in (
-        ("sample_accuracy", "consistency: sampled answers right (T=0.7)"),
-        ("degenerate_rate", "degenerate answers (lower is better)"),
-        ("preference_acc_per_token", "preference acc per token (chosen over rejected)"),
-        ("preference_margin_per_token", "preference margin per token, nats"),
-        ("perplexity", "text perplexity (lower is better)"),
-        ("chat_perplexity", "chat perplexity, held-out replies (lower is better)"),
-        ("preference_margin", "preference margin, summed nats (diagnostic)"))]
-    rows += [(label, [models[name][f"{short}_acc"] for name in names]) for short, label in ROW_LABELS.items()]
-    local = {task for task, _ in LOCAL_TASKS.values()}
-    for task in sorted({task for name in names for task in models[name]["tasks"]} - local):
-        metric = _headline(next(models[name]["tasks"][task] for name in names if task in models[name]["tasks"]))
-        rows.append((f"{task} {metric}", [models[name]["tasks"].get(task, {}).get(metric) for name in names]))
-    lines = ["### Stages side by side", "", "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    lines += [f"| {label} | " + " | ".join(map(_fmt, values)) + " |" for label, values in rows]
-    lines += ["", "Answer accuracy: each model answers held-out prompts (never trained on) by greedy generation, "
-                  "and rules check what it said (identity: name and maker; sums: the number; facts: the value); "
-                  "the headline is the mean over topics. Degenerate: empty, cut short, broken characters, loops or "
-                  "the wrong language. Preference figures are per token, so length gives nothing away. The rows "
-                  "below them are diagnostics: a uniform guesser scores perplexity "
-                  f"{', '.join(map(str, sorted(vocab)))} (the vocabulary size); multiple-choice accuracy compares "
-                  "summed log-likelihoods. `untrained` is the same architecture before training.",
-              "", arithmetic_markdown(models), "### Sample answers (greedy)"]
-    for name, result in models.items():
-        lines += ["", f"**{name}** ({result['style']} prompts)", ""]
-        lines += [f"- `{_short(pair['prompt'])}` -> {_short(pair['answer']) or '(nothing)'}"
-                  for pair in result["answers"]]
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split()).replace("`", "'")
-    return text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS - 3] + "..."

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from minillm_core import evaluate
-from minillm_core.evaluate import LOCAL_TASKS, eval_inputs, perplexity, prompt_style, run_tasks, write_local_tasks
+from minillm_core import evaluate, likelihood
+from minillm_core.eval_tasks import LOCAL_TASKS, run_tasks, write_local_tasks
+from minillm_core.evaluate import eval_inputs, prompt_style
+from minillm_core.likelihood import perplexity
 from minillm_core.presets import build_model, model_config, vocab_size_for
 from minillm_core.resources import shipped_path
 from minillm_core.samples import DEFAULT_PROMPTS, prompt_text
@@ -165,20 +167,20 @@ def test_perplexity_is_the_token_weighted_loss_over_windows(workdir):
 
 def test_reply_logprobs_score_only_the_reply_and_ignore_padding(workdir):
     model, tokenizer = evaluate.load_model(workdir / "out/sft")
-    short = evaluate.Reply([{"role": "user", "content": "Who are you?"}], "I am MiniLLM.")
-    long = evaluate.Reply([{"role": "user", "content": "What is 3 + 4? Answer in a sentence."}], "3 + 4 = 7.")
+    short = likelihood.Reply([{"role": "user", "content": "Who are you?"}], "I am MiniLLM.")
+    long = likelihood.Reply([{"role": "user", "content": "What is 3 + 4? Answer in a sentence."}], "3 + 4 = 7.")
     prompt = tokenizer.apply_chat_template(short.prompt, add_generation_prompt=True, tokenize=False)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     reply_ids = tokenizer("I am MiniLLM.<|im_end|>\n", add_special_tokens=False)["input_ids"]
     labels = [-100] * len(prompt_ids) + reply_ids
     with torch.no_grad():
         loss = model(input_ids=torch.tensor([prompt_ids + reply_ids]), labels=torch.tensor([labels])).loss.item()
-    total, count = evaluate.reply_logprobs(model, tokenizer, [short])[0]
+    total, count = likelihood.reply_logprobs(model, tokenizer, [short])[0]
     assert count == len(reply_ids)
     assert total == pytest.approx(-loss * count, rel=1e-4)
-    batched = evaluate.reply_logprobs(model, tokenizer, [long, short])  # short is right-padded in this batch
+    batched = likelihood.reply_logprobs(model, tokenizer, [long, short])  # short is right-padded in this batch
     assert batched[1][1] == count and batched[1][0] == pytest.approx(total, rel=1e-4)
-    assert batched[0] == pytest.approx(evaluate.reply_logprobs(model, tokenizer, [long])[0], rel=1e-4)
+    assert batched[0] == pytest.approx(likelihood.reply_logprobs(model, tokenizer, [long])[0], rel=1e-4)
 
 
 def test_the_untrained_baseline_is_the_architecture_with_fixed_fresh_weights(workdir):
