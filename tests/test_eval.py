@@ -68,6 +68,9 @@ def test_every_model_gets_task_accuracies_perplexity_and_answers(evaluated, work
         style = "completion" if name == "pretrain" else "chat"
         assert numbers["style"] == style
         assert [pair["prompt"] for pair in numbers["answers"]] == DEFAULT_PROMPTS[style]
+        # The untrained floor answers greedily only; trained models are also sampled (the consistency figure).
+        assert (numbers["sample_accuracy"] is None) == (name == "untrained")
+        assert numbers["answer_eval"]["samples"] == (0 if name == "untrained" else 3)
     results = json.loads((workdir / "out/eval/results.json").read_text())
     assert results["versions"]["lm_eval"] and set(results["models"]) == {"untrained", "pretrain", "sft"}
 
