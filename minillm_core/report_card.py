@@ -11,18 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-STAMPS = "out/.stamps"
+from minillm_core.stamps import stamped_records
+
 STAGE_ORDER = ("env-check", "download-data", "tokenizer", "pretrain", "sft", "dpo", "eval")  # then by time
 
 
 def last_results(workdir: Path) -> dict[str, dict[str, Any]]:
     """The last successful result of each stage in the work directory, in pipeline order."""
-    results = {}
-    for stamp in (workdir / STAMPS).glob("*.json"):
-        if stamp.stem == "report":  # the card does not report on itself
-            continue
-        data = json.loads(stamp.read_text())
-        results[stamp.stem] = {**data["record"], "finished_at": data["finished_at"]}
+    results = {name: record for name, record in stamped_records(workdir).items()
+               if name != "report"}  # the card does not report on itself
     order = {name: index for index, name in enumerate(STAGE_ORDER)}
     return dict(sorted(results.items(), key=lambda item: (order.get(item[0], len(order)), item[1]["finished_at"])))
 

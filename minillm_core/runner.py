@@ -9,8 +9,6 @@ successful run is skipped (its earlier result is reported) unless `force`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -19,8 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from minillm_core import final_model
-from minillm_core.atomic import write_text_atomic
+from minillm_core import final_model, stamps
 from minillm_core.distributed import is_main_process
 from minillm_core.gitcheck import git_check, git_state
 from minillm_core.options import (
@@ -35,8 +32,6 @@ from minillm_core.outputs import OutputRefused, check_output
 from minillm_core.plugins import PluginHost
 from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
 from minillm_core.status import environment, write_reports
-
-STAMPS = "out/.stamps"
 
 
 @dataclass
@@ -60,7 +55,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"skill": self.name, "dry_run": True, "ready": self.ready, "workdir": str(self.workdir),
                 "stages": [{"skill": s.skill.name, "settings": s.context.settings,
-                            "up_to_date": not self.force and is_up_to_date(s),
+                            "up_to_date": not self.force and stamps.is_up_to_date(s.skill, s.context),
                             "checks": [c.to_dict() for c in s.checks]} for s in self.stages]}
 
 
@@ -210,55 +205,9 @@ def _init_check(init: str) -> Check:
 def is_complete(host: PluginHost, workdir: Path, skill_name: str) -> bool:
     """A skill's outputs are complete when its last run succeeded and every output still exists."""
     skill = host.skills.get(skill_name)
-    if skill is None or not skill.produces or not (workdir / STAMPS / f"{skill_name}.json").exists():
+    if skill is None or not skill.produces or not stamps.stamp_path(workdir, skill_name).exists():
         return False
     return all((workdir / path).exists() for path in skill.produces)
-
-
-# -- up-to-date stamps ---------------------------------------------------------------------------
-
-
-def _fingerprint(stage: Stage) -> str:
-    """A hash of what the stage's result depends on: settings, input files, and required stages."""
-    ctx = stage.context
-    inputs = {key: _file_identity(Path(value)) for key, value in ctx.settings.items()
-              if isinstance(value, str) and Path(value).is_absolute()}
-    for path in stage.skill.inputs(ctx) if stage.skill.inputs else []:
-        inputs[str(path)] = _file_identity(Path(path))
-    upstream = {name: _read_stamp(ctx.workdir, name).get("fingerprint") for name in stage.skill.requires}
-    blob = json.dumps({"skill": ctx.skill, "settings": ctx.settings, "inputs": inputs, "upstream": upstream},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _file_identity(path: Path) -> list[Any] | None:
-    if path.is_file():
-        stat = path.stat()
-        return [stat.st_size, stat.st_mtime_ns]
-    if path.is_dir():
-        return sorted([str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns]
-                      for p in path.rglob("*") if p.is_file())
-    return None
-
-
-def _read_stamp(workdir: Path, skill_name: str) -> dict[str, Any]:
-    try:
-        return json.loads((workdir / STAMPS / f"{skill_name}.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def is_up_to_date(stage: Stage) -> bool:
-    skill, ctx = stage.skill, stage.context
-    if not skill.produces or not all(ctx.path(p).exists() for p in skill.produces):
-        return False
-    return _read_stamp(ctx.workdir, skill.name).get("fingerprint") == _fingerprint(stage)
-
-
-def _write_stamp(stage: Stage, record: StageRecord) -> None:
-    data = {"fingerprint": _fingerprint(stage), "finished_at": time.time(), "record": record.to_dict()}
-    stamp = stage.context.workdir / STAMPS / f"{stage.skill.name}.json"
-    write_text_atomic(stamp, json.dumps(data, indent=1, default=str))
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -340,7 +289,7 @@ def _run_stages(host: PluginHost, plan: Plan) -> list[StageRecord]:
         if broken:
             records.append(StageRecord(stage.skill.name, "skipped", summary=f"not run: {broken} failed",
                                        settings=stage.context.settings))
-        elif not plan.force and is_up_to_date(stage):
+        elif not plan.force and stamps.is_up_to_date(stage.skill, stage.context):
             records.append(_reuse_record(stage))
         else:
             records.append(_run_stage(host, stage))
@@ -348,7 +297,7 @@ def _run_stages(host: PluginHost, plan: Plan) -> list[StageRecord]:
 
 
 def _reuse_record(stage: Stage) -> StageRecord:
-    earlier = _read_stamp(stage.context.workdir, stage.skill.name)["record"]
+    earlier = stamps.read_stamp(stage.context.workdir, stage.skill.name)["record"]
     earlier.update(status="skipped", duration_s=0.0,
                    summary=f"up to date, not re-run (use --force to re-run): {earlier['summary']}")
     return StageRecord(**earlier)
@@ -382,7 +331,7 @@ def _run_stage(host: PluginHost, stage: Stage) -> StageRecord:
     record.duration_s = round(time.monotonic() - started, 2)
     if record.status == "ok" and is_main_process():
         try:
-            _write_stamp(stage, record)
+            stamps.write_stamp(stage.skill, stage.context, record.to_dict())
         except OSError as exc:  # a full disk: the stage ran; it is only not known to be up to date
             ctx.log.error("could not record that %s finished: %s", ctx.skill, exc)
     host.call_each("stage_finished", stage=ctx.skill, context=ctx, result=record)
