@@ -1,4 +1,5 @@
-"""Shared fixtures: no hub, no third-party plugins unless a test asks, a fresh plugin host per test."""
+"""Shared fixtures: no hub, no third-party plugins unless a test asks, a fresh plugin host per test; the local
+hub stand-in (`hub`) and a work directory (`workdir`) for the download tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.hub_standin import HubStandIn
 
 # Set before anything imports huggingface_hub: tests must never try the network.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -50,3 +53,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """The stand-in as HF_ENDPOINT, with huggingface_hub's import-time settings patched to match."""
+    from huggingface_hub import constants
+
+    with HubStandIn() as standin:
+        monkeypatch.setenv("HF_ENDPOINT", standin.endpoint)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        # huggingface_hub's own default endpoint leads nowhere: a call that forgets `endpoint=` fails here.
+        dead = "http://127.0.0.1:9"
+        monkeypatch.setattr(constants, "ENDPOINT", dead)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", dead + "/{repo_id}/resolve/{revision}/{filename}")
+        yield standin

@@ -1,9 +1,18 @@
-"""Builders for test plugins: skill folders, plugin modules, and installed-looking distributions."""
+"""What several test files share: builders for test plugins (skill folders, plugin modules, installed-looking
+distributions), the CLI runner, a random tiny model, a tool call's text."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
+
+from click.testing import CliRunner
+
+from minillm_core.cli import cli
+from minillm_core.hookspecs import hookimpl
+from minillm_core.plugins import get_host
+from minillm_core.skill import Skill
 
 
 def make_skill_folder(root: Path, name: str, description: str = "A skill made by a test.",
@@ -46,3 +55,51 @@ def register_skills(register):
     register(Skill.from_folder(Path(__file__).parent / "echo", run=run,
                                options={"word": Option("word", str, "hello", "what to echo")}))
 '''
+
+
+class SkillsPlugin:
+    """An in-process plugin adding the given skills."""
+
+    def __init__(self, *skills: Skill):
+        self.skills = skills
+
+    @hookimpl
+    def register_skills(self, register):
+        for skill in self.skills:
+            register(skill)
+
+
+def add_test_skill(tmp_path: Path, name: str, run, **metadata: str) -> Skill:
+    skill = Skill.from_folder(make_skill_folder(tmp_path / "skills", name, metadata=metadata), run=run)
+    get_host().register(SkillsPlugin(skill), name=f"test-{name}")
+    return skill
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def save_tiny_model(folder: Path, seed: int, chat: bool = True) -> Path:
+    """A random tiny model; a chat model's tokenizer carries the chat template, a base model's none."""
+    import torch
+
+    from minillm_core.presets import build_model, model_config, vocab_size_for
+    from minillm_core.tokenizer import load_tokenizer, with_chat_template
+
+    torch.manual_seed(seed)
+    tokenizer = with_chat_template(load_tokenizer()) if chat else load_tokenizer()
+    build_model(model_config("tiny", vocab_size=vocab_size_for(tokenizer))).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def call_text(name: str, **arguments) -> str:
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
+
+
+EMBEDDED = Path(__file__).resolve().parents[1] / "dataset" / "embedded"
+
+
+def read_embedded(name: str) -> list[dict]:
+    """The records of a file of the embedded dataset."""
+    return [json.loads(line) for line in (EMBEDDED / name).read_text(encoding="utf-8").splitlines()]

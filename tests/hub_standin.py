@@ -12,10 +12,13 @@ X-Linked-Size), plus the address our reachability probe asks. Every request is k
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 _RESOLVE = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<file>.+)$")
@@ -111,3 +114,28 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
 def _range_start(header: str | None) -> int:
     match = re.fullmatch(r"bytes=(\d+)-", header or "")
     return int(match[1]) if match else 0
+
+
+# -- what the download tests serve (test_download*.py; their `hub` and `workdir` fixtures are in conftest.py) --
+
+REPO = "test/minimind_dataset"
+FILE = "tiny_pretrain.jsonl"
+NAME = "tiny-hub-pretrain"
+CONTENT = b"".join(json.dumps({"text": f"document {i}: " + "words " * 30}).encode() + b"\n" for i in range(300))
+
+
+def register(workdir: Path, **hub_keys: object) -> None:
+    """A user registry entry for the test file on the stand-in."""
+    keys = "".join(f", {key}: {value}" for key, value in hub_keys.items())
+    path = workdir / "dataset" / "registry.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{NAME}:\n  kind: pretrain\n  format: minimind\n  hub: {{repo: {REPO}, file: {FILE}{keys}}}\n"
+                    f"  fallback: embedded-pretrain\n")
+
+
+def closed_port_endpoint() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+

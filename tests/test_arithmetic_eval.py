@@ -16,8 +16,7 @@ from minillm_core.arithmetic_eval import (
     with_tools,
 )
 from minillm_core.tools import BUILTIN_TOOLS
-from tests.test_eval import save_tiny_model
-from tests.test_tools import call_text
+from tests.helpers import call_text, save_tiny_model
 
 ITEM = ArithmeticItem("What is 347 + 589?", "en", "347 + 589", 936)
 TOOLS = {tool.name: tool for tool in BUILTIN_TOOLS}

@@ -3,40 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from minillm_core.cli import cli
-from minillm_core.hookspecs import hookimpl
-from minillm_core.plugins import get_host
-from minillm_core.skill import Skill, SkillError, StageResult
-from tests.helpers import make_skill_folder
+from minillm_core.skill import SkillError, StageResult
+from tests.helpers import add_test_skill, invoke
 
 BUILTIN_SKILLS = {"bot-start", "env-check", "download-data", "tokenizer", "pretrain", "sft", "dpo", "eval", "report"}
-
-
-class SkillsPlugin:
-    """An in-process plugin adding the given skills."""
-
-    def __init__(self, *skills: Skill):
-        self.skills = skills
-
-    @hookimpl
-    def register_skills(self, register):
-        for skill in self.skills:
-            register(skill)
-
-
-def add_test_skill(tmp_path: Path, name: str, run, **metadata: str) -> Skill:
-    skill = Skill.from_folder(make_skill_folder(tmp_path / "skills", name, metadata=metadata), run=run)
-    get_host().register(SkillsPlugin(skill), name=f"test-{name}")
-    return skill
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_list_shows_every_builtin_skill_with_source_and_preconditions():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from pathlib import Path
@@ -16,44 +15,7 @@ from minillm_core.cli import cli
 from minillm_core.data.registry import load_registry
 from minillm_core.plugins import get_host
 from minillm_core.runner import make_plan, run_plan
-from tests.hub_standin import HubStandIn
-
-REPO = "test/minimind_dataset"
-FILE = "tiny_pretrain.jsonl"
-NAME = "tiny-hub-pretrain"
-CONTENT = b"".join(json.dumps({"text": f"document {i}: " + "words " * 30}).encode() + b"\n" for i in range(300))
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    """The stand-in as HF_ENDPOINT, with huggingface_hub's import-time settings patched to match."""
-    from huggingface_hub import constants
-
-    with HubStandIn() as standin:
-        monkeypatch.setenv("HF_ENDPOINT", standin.endpoint)
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        # huggingface_hub's own default endpoint leads nowhere: a call that forgets `endpoint=` fails here.
-        dead = "http://127.0.0.1:9"
-        monkeypatch.setattr(constants, "ENDPOINT", dead)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", dead + "/{repo_id}/resolve/{revision}/{filename}")
-        yield standin
-
-
-def register(workdir: Path, **hub_keys: object) -> None:
-    """A user registry entry for the test file on the stand-in."""
-    keys = "".join(f", {key}: {value}" for key, value in hub_keys.items())
-    path = workdir / "dataset" / "registry.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{NAME}:\n  kind: pretrain\n  format: minimind\n  hub: {{repo: {REPO}, file: {FILE}{keys}}}\n"
-                    f"  fallback: embedded-pretrain\n")
+from tests.hub_standin import CONTENT, FILE, NAME, REPO, closed_port_endpoint, register
 
 
 def run_skill(workdir: Path, *sets: str, force: bool = False) -> dict:
@@ -145,12 +107,6 @@ def test_a_hub_file_that_differs_from_the_registry_is_refused_before_downloading
     code, stage = run_cli(workdir, f"dataset={NAME}")
     assert code == 1 and "the registry expects" in stage["error"] and "sha256" in stage["hint"]
     assert hub.gets() == [] and not (workdir / "dataset" / FILE).exists()
-
-
-def closed_port_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "closed-port"])

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from minillm_core.cli import cli
-from tests.test_download import CONTENT, FILE, NAME, REPO, closed_port_endpoint, hub, register, workdir  # noqa: F401
+from tests.hub_standin import CONTENT, FILE, NAME, REPO, closed_port_endpoint, register
 
 PASSWORD = "s3cret-pw"
 
@@ -22,7 +22,7 @@ def run_cli(folder: Path, *sets: str):
     return CliRunner().invoke(cli, args)
 
 
-def test_a_registry_file_leading_out_of_dataset_is_refused(hub, workdir, tmp_path):  # noqa: F811
+def test_a_registry_file_leading_out_of_dataset_is_refused(hub, workdir, tmp_path):
     hub.add(REPO, FILE, CONTENT)
     victim = tmp_path / "x"  # ../../x from <workdir>/dataset/
     victim.write_text("precious, and not the hub's file\n")
@@ -47,7 +47,7 @@ def files_holding_the_password(root: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("case", ["downloaded", "not-on-the-hub", "unreachable", "unreachable-source-hub"])
-def test_credentials_in_hf_endpoint_reach_no_file_and_no_output(hub, workdir, monkeypatch, capfd, case):  # noqa: F811
+def test_credentials_in_hf_endpoint_reach_no_file_and_no_output(hub, workdir, monkeypatch, capfd, case):
     if case == "downloaded":
         hub.add(REPO, FILE, CONTENT)
     endpoint = closed_port_endpoint() if case.startswith("unreachable") else hub.endpoint
@@ -68,7 +68,7 @@ def test_credentials_in_hf_endpoint_reach_no_file_and_no_output(hub, workdir, mo
         assert (workdir / "dataset" / "downloads.json").is_file() and (workdir / "out" / ".stamps").is_dir()
 
 
-def test_an_unpinned_download_is_recorded_as_such_with_a_warning(hub, workdir):  # noqa: F811
+def test_an_unpinned_download_is_recorded_as_such_with_a_warning(hub, workdir):
     sha = hub.add(REPO, FILE, CONTENT)
     register(workdir)  # no sha256, no size: as the shipped MiniMind entries
     result = run_cli(workdir, f"dataset={NAME}")
@@ -82,7 +82,7 @@ def test_an_unpinned_download_is_recorded_as_such_with_a_warning(hub, workdir): 
     assert note["files"][NAME]["pinned"] is False and note["files"][NAME]["sha256"] == sha
 
 
-def test_require_pins_refuses_unpinned_entries_before_fetching(hub, workdir):  # noqa: F811
+def test_require_pins_refuses_unpinned_entries_before_fetching(hub, workdir):
     hub.add(REPO, FILE, CONTENT)
     register(workdir)
     result = run_cli(workdir, f"dataset={NAME}", "require_pins=true")
@@ -92,7 +92,7 @@ def test_require_pins_refuses_unpinned_entries_before_fetching(hub, workdir):  #
     assert hub.requests == [] and not (workdir / "dataset" / FILE).exists()
 
 
-def test_require_pins_accepts_pinned_entries(hub, workdir):  # noqa: F811
+def test_require_pins_accepts_pinned_entries(hub, workdir):
     sha = hub.add(REPO, FILE, CONTENT)
     register(workdir, sha256=sha, size=len(CONTENT))
     result = run_cli(workdir, f"dataset={NAME}", "require_pins=true")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import sys
 from pathlib import Path
@@ -11,8 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import EMBEDDED
+from tests.helpers import read_embedded as read
+
 DATASET_DIR = Path(__file__).resolve().parents[1] / "dataset"
-EMBEDDED = DATASET_DIR / "embedded"
 TRAIN_FILES = ["pretrain.jsonl", "sft.jsonl", "dpo.jsonl"]
 EVAL_FILES = ["pretrain_eval.jsonl", "sft_eval.jsonl", "dpo_eval.jsonl"]
 MC_FILES = ["mc_identity.jsonl", "mc_arithmetic.jsonl", "mc_facts.jsonl"]
@@ -30,10 +31,6 @@ def load_generator():
     sys.modules[spec.name] = module  # dataclasses look their module up here
     spec.loader.exec_module(module)
     return module
-
-
-def read(name: str) -> list[dict]:
-    return [json.loads(line) for line in (EMBEDDED / name).read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.fixture(scope="module")

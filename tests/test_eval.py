@@ -14,22 +14,12 @@ from minillm_core import evaluate, likelihood
 from minillm_core.eval_tasks import LOCAL_TASKS, run_tasks, write_local_tasks
 from minillm_core.evaluate import eval_inputs, prompt_style
 from minillm_core.likelihood import perplexity
-from minillm_core.presets import build_model, model_config, vocab_size_for
 from minillm_core.resources import shipped_path
 from minillm_core.samples import DEFAULT_PROMPTS, prompt_text
 from minillm_core.tokenizer import load_tokenizer, with_chat_template
-from tests.test_cli import invoke
+from tests.helpers import invoke, save_tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def save_tiny_model(folder: Path, seed: int, chat: bool = True) -> Path:
-    """A random tiny model; a chat model's tokenizer carries the chat template, a base model's none."""
-    torch.manual_seed(seed)
-    tokenizer = with_chat_template(load_tokenizer()) if chat else load_tokenizer()
-    build_model(model_config("tiny", vocab_size=vocab_size_for(tokenizer))).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from minillm_core.checkpoints import MARKER as CHECKPOINT_MARKER
 from minillm_core.cli import cli
 from minillm_core.outputs import MARKER, OutputRefused, check_output, run_name
 from minillm_core.skill import StageResult
-from tests.test_cli import add_test_skill
+from tests.helpers import add_test_skill
 
 
 def invoke(*args: str, **kwargs):

@@ -10,7 +10,8 @@ import pytest
 from minillm_core.arithmetic_eval import final_number, load_arithmetic_items
 from minillm_core.data.formats import RecordReader
 from minillm_core.tools import calculate, lookup
-from tests.test_embedded_dataset import EMBEDDED, read
+from tests.helpers import EMBEDDED
+from tests.helpers import read_embedded as read
 
 NUMBERS = re.compile(r"\d+")
 

@@ -11,8 +11,7 @@ from minillm_core.options import Option, OptionError
 from minillm_core.plugins import get_host
 from minillm_core.runner import make_plan, run_plan
 from minillm_core.skill import Skill, StageResult
-from tests.helpers import make_skill_folder
-from tests.test_cli import SkillsPlugin
+from tests.helpers import SkillsPlugin, make_skill_folder
 
 
 def register(tmp_path: Path, *skills: Skill) -> None:

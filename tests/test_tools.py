@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from minillm_core.replies import tool_turns
 from minillm_core.tools import BUILTIN_TOOLS, CALCULATOR, calculate, lookup, parse_tool_calls, run_tool_call
+from tests.helpers import call_text
 
 TOOLS = {tool.name: tool for tool in BUILTIN_TOOLS}
-
-
-def call_text(name: str, **arguments) -> str:
-    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
 
 @pytest.mark.parametrize(("expression", "value"), [
