@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from minillm_core import download
+from minillm_core import download, fetch
 from minillm_core.cli import cli
 from minillm_core.data.registry import load_registry
 from minillm_core.plugins import get_host
@@ -66,7 +66,7 @@ def test_a_partial_download_resumes_with_a_range_request(hub, workdir):
     sha = hub.add(REPO, FILE, CONTENT)
     register(workdir, sha256=sha)
     spec = load_registry(workdir)[NAME]
-    partial = download.partial_path(workdir, spec, sha)
+    partial = fetch.partial_path(workdir, spec, sha)
     partial.parent.mkdir(parents=True)
     partial.write_bytes(CONTENT[:5000])
     stage = run_skill(workdir, f"dataset={NAME}")
@@ -98,7 +98,7 @@ def test_a_wrong_file_already_in_place_is_replaced(hub, workdir):
     stage = run_skill(workdir, f"dataset={NAME}")
     assert stage["status"] == "ok", stage["error"]
     assert stage["metrics"]["datasets"][NAME]["state"] == "downloaded"
-    assert download.sha256_of(workdir / "dataset" / FILE) == sha
+    assert fetch.sha256_of(workdir / "dataset" / FILE) == sha
 
 
 def test_a_hub_file_that_differs_from_the_registry_is_refused_before_downloading(hub, workdir):
