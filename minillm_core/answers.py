@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,24 +63,31 @@ class AnswerItem:
 
 def load_items(path: str | Path | None = None, every: int = 1) -> list[AnswerItem]:
     """The held-out items (default: the embedded ones), every `every`-th of them."""
-    path = Path(path) if path else shipped_path(ANSWERS_FILE)
-    items = []
+    def item(record: dict) -> AnswerItem:
+        return AnswerItem(record["prompt"], record["lang"], record["topic"], record["rule"], tuple(record["expect"]),
+                          record["completion"], record.get("reference", ""))
+
+    return read_items(Path(path) if path else shipped_path(ANSWERS_FILE), item, "answer item",
+                      "prompt, lang, topic, rule, expect and completion")[::every]
+
+
+def read_items(path: Path, make: Callable[[dict], Any], what: str, fields: str) -> list[Any]:
+    """`make(record)` for each record of a JSONL file of eval items; a bad line fails with its file:line and the
+    fields it needs, an unreadable file with what to do (the shipped files come with the package)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise SkillError(f"cannot read the answer items {path}: {exc}",
+        raise SkillError(f"cannot read the {what}s {path}: {exc}",
                          hint="reinstall minillm-skill, or regenerate with `python dataset/generate.py`") from exc
+    items = []
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            items.append(AnswerItem(record["prompt"], record["lang"], record["topic"], record["rule"],
-                                    tuple(record["expect"]), record["completion"], record.get("reference", "")))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SkillError(f"{path}:{number}: not an answer item ({type(exc).__name__}: {exc})",
-                             hint="each line needs prompt, lang, topic, rule, expect and completion") from exc
-    return items[::every]
+        if line.strip():
+            try:
+                items.append(make(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise SkillError(f"{path}:{number}: not an {what} ({type(exc).__name__}: {exc})",
+                                 hint=f"each line needs {fields}") from exc
+    return items
 
 
 # -- reading one answer ----------------------------------------------------------------------------

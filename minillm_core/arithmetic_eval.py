@@ -16,7 +16,6 @@ Only chat models are asked (a base model has no template to offer tools through)
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -25,10 +24,9 @@ from typing import Any
 
 import torch
 
-from minillm_core.answers import BATCH_SIZE, generate_texts
+from minillm_core.answers import BATCH_SIZE, generate_texts, read_items
 from minillm_core.replies import split_reasoning, tool_turns
 from minillm_core.resources import shipped_path
-from minillm_core.skill import SkillError
 from minillm_core.tools import BUILTIN_TOOLS, Tool, calculate, parse_tool_calls
 
 ITEMS_FILE = "dataset/embedded/big_arithmetic_eval.jsonl"
@@ -50,23 +48,11 @@ class ArithmeticItem:
 
 
 def load_arithmetic_items(path: str | Path | None = None) -> list[ArithmeticItem]:
-    path = Path(path) if path else shipped_path(ITEMS_FILE)
-    items = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SkillError(f"cannot read the arithmetic items {path}: {exc}",
-                         hint="reinstall minillm-skill, or regenerate with `python dataset/generate.py`") from exc
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                record = json.loads(line)
-                items.append(ArithmeticItem(record["prompt"], record["lang"], record["expression"],
-                                            int(record["answer"])))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise SkillError(f"{path}:{number}: not an arithmetic item ({type(exc).__name__}: {exc})",
-                                 hint="each line needs prompt, lang, expression and answer") from exc
-    return items
+    def item(record: dict) -> ArithmeticItem:
+        return ArithmeticItem(record["prompt"], record["lang"], record["expression"], int(record["answer"]))
+
+    return read_items(Path(path) if path else shipped_path(ITEMS_FILE), item, "arithmetic item",
+                      "prompt, lang, expression and answer")
 
 
 def final_number(reply: str) -> int | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from minillm_core.generation import GenerationOptions, Reply, generate_reply
+from minillm_core.generation import GeneratedReply, GenerationOptions, generate_reply
 from minillm_core.outputs import trained_models
 from minillm_core.replies import split_reasoning
 
@@ -104,7 +104,7 @@ def choose_mode(path: Path, tokenizer: Any, mode: str = "auto") -> str:
 class Exchange:
     """One user turn answered: the last reply, every tool call made on the way, and the messages to keep."""
 
-    reply: Reply
+    reply: GeneratedReply
     calls: list[dict[str, Any]]
     messages: list[dict[str, Any]]  # what the conversation gains: tool turns, then the final answer
 

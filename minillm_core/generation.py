@@ -22,7 +22,9 @@ class GenerationOptions:
 
 
 @dataclass
-class Reply:
+class GeneratedReply:
+    """What generate_reply produced (eval's replies to score are likelihood.Reply)."""
+
     answer: str  # cut before the stop string, special tokens removed: exactly the text that was streamed
     new_tokens: int
     seconds: float
@@ -116,7 +118,7 @@ def stop_token_ids(bot: Any) -> list[int]:
 
 
 def generate_reply(bot: Any, text: str, options: GenerationOptions,
-                   on_text: Callable[[str], None] = lambda _text: None) -> Reply:
+                   on_text: Callable[[str], None] = lambda _text: None) -> GeneratedReply:
     """Continue `text` (already templated), streaming the answer through `on_text` piece by piece."""
     import torch
     from transformers import StoppingCriteriaList
@@ -143,4 +145,4 @@ def generate_reply(bot: Any, text: str, options: GenerationOptions,
         stopped_by = "eos"
     else:
         stopped_by = "max_new_tokens"
-    return Reply(stream.text, len(new_ids), round(seconds, 3), stopped_by)
+    return GeneratedReply(stream.text, len(new_ids), round(seconds, 3), stopped_by)

@@ -79,3 +79,16 @@ def test_a_chat_model_gets_every_figure_and_the_table(tmp_path, monkeypatch):
     assert "| | sft |" in table and "with the calculator tool" in table and "majority of 2" in table
     assert arithmetic_markdown({"pretrain": {}}) == ""
     json.dumps(scores)  # results.json can hold it
+
+
+def test_a_bad_item_line_names_its_file_and_line(tmp_path):
+    from minillm_core.arithmetic_eval import load_arithmetic_items
+    from minillm_core.skill import SkillError
+
+    path = tmp_path / "items.jsonl"
+    path.write_text('{"prompt": "1 + 1?", "lang": "en", "expression": "1 + 1", "answer": 2}\n{"prompt": "2 + 2?"}\n')
+    with pytest.raises(SkillError, match=r"items.jsonl:2: not an arithmetic item \(KeyError") as caught:
+        load_arithmetic_items(path)
+    assert "prompt, lang, expression and answer" in caught.value.hint
+    with pytest.raises(SkillError, match="cannot read the arithmetic items"):
+        load_arithmetic_items(tmp_path / "missing.jsonl")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from minillm_core import chat
 from minillm_core.chat import Bot, chat_command, choose_mode, default_model
-from minillm_core.generation import GenerationOptions, TextStream
+from minillm_core.generation import GeneratedReply, GenerationOptions, TextStream
 from minillm_core.outputs import MARKER, write_marker
 from minillm_core.presets import build_model, model_config
 from minillm_core.replies import split_reasoning
@@ -209,7 +209,7 @@ def test_think_switch_reaches_the_template(workdir, generated):
 
 def test_a_reply_that_thinks_is_split_into_reasoning_and_answer(workdir, monkeypatch):
     def thinking_reply(bot, text, options, on_text=lambda _text: None):
-        return chat.Reply("<think>\n347 + 589: use a calculator.\n</think>\n\n936.", 12, 0.1, "eos")
+        return GeneratedReply("<think>\n347 + 589: use a calculator.\n</think>\n\n936.", 12, 0.1, "eos")
 
     monkeypatch.setattr(chat, "generate_reply", thinking_reply)
     doc = ask_json(workdir / "out/sft", *GREEDY)
@@ -226,7 +226,7 @@ def scripted(monkeypatch, replies: list[str]) -> list[str]:
         seen.append(text)
         answer = queue.pop(0)
         on_text(answer)
-        return chat.Reply(answer, 9, 0.1, "eos")
+        return GeneratedReply(answer, 9, 0.1, "eos")
 
     monkeypatch.setattr(chat, "generate_reply", reply)
     return seen
