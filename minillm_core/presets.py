@@ -57,51 +57,32 @@ def _preset(name: str, architecture: str, description: str, max_seq_len: int = 5
     return Preset(name, architecture, description, {**config, **shared}, max_seq_len, min_vocab_size)
 
 
+# The Llama-architecture presets differ only in size: one row each.
+_LLAMA_SIZES = {  # name: (description, hidden size, blocks, query heads, key/value heads, MLP size, max_seq_len)
+    "tiny": ("~1.1M parameters: CPU smoke tests and first runs; learns a toy dataset in minutes.",
+             128, 4, 4, 2, 384, 128),
+    "minimind2-small": ("~26M parameters, MiniMind2-Small (512 x 8): trains in a few GPU hours.",
+                        512, 8, 8, 2, 1408, 512),
+    "minimind2": ("~104M parameters, MiniMind2 (768 x 16).", 768, 16, 8, 2, 2048, 512),
+}
+
+
+def _llama(name: str) -> Preset:
+    description, hidden, blocks, heads, kv_heads, mlp, max_seq_len = _LLAMA_SIZES[name]
+    return _preset(name, "llama", description, max_seq_len=max_seq_len, hidden_size=hidden,
+                   num_hidden_layers=blocks, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                   intermediate_size=mlp, rms_norm_eps=1e-5)
+
+
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in [
-        _preset(
-            "tiny",
-            "llama",
-            "~1.1M parameters: CPU smoke tests and first runs; learns a toy dataset in minutes.",
-            max_seq_len=128,
-            hidden_size=128,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=384,
-            rms_norm_eps=1e-5,
-        ),
-        _preset(
-            "minimind2-small",
-            "llama",
-            "~26M parameters, MiniMind2-Small (512 x 8): trains in a few GPU hours.",
-            hidden_size=512,
-            num_hidden_layers=8,
-            num_attention_heads=8,
-            num_key_value_heads=2,
-            intermediate_size=1408,
-            rms_norm_eps=1e-5,
-        ),
-        _preset(
-            "minimind2",
-            "llama",
-            "~104M parameters, MiniMind2 (768 x 16).",
-            hidden_size=768,
-            num_hidden_layers=16,
-            num_attention_heads=8,
-            num_key_value_heads=2,
-            intermediate_size=2048,
-            rms_norm_eps=1e-5,
-        ),
+        *map(_llama, _LLAMA_SIZES),
         _preset(
             "minimind3",
             "qwen3",
             "~64M parameters, MiniMind-3 (768 x 8, Qwen3 blocks with q/k RMSNorm).",
-            hidden_size=768,
-            num_hidden_layers=8,
-            num_attention_heads=8,
-            num_key_value_heads=4,
+            hidden_size=768, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
             head_dim=96,  # Qwen3Config defaults to 128; MiniMind-3 uses hidden_size / heads
             intermediate_size=2432,
             rms_norm_eps=1e-6,
@@ -110,10 +91,7 @@ PRESETS: dict[str, Preset] = {
             "minimind2-moe",
             "qwen3_moe",
             "~118M parameters, ~65M active per token: Qwen3-MoE, 640 x 8, 4 experts, top-2.",
-            hidden_size=640,
-            num_hidden_layers=8,
-            num_attention_heads=8,
-            num_key_value_heads=2,
+            hidden_size=640, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
             intermediate_size=1728,  # only used by dense layers (mlp_only_layers); none by default
             moe_intermediate_size=1728,
             num_experts=4,
