@@ -26,7 +26,7 @@ from minillm_core.options import Option, training_options
 from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
 from minillm_core.tools import Tool, ToolCall
 
-PLUGIN_API_VERSION = "1.1.0"  # 1.1: Tool, ToolCall and the register_chat_tools hook
+PLUGIN_API_VERSION = "1.1.0"  # 1.1: Tool, ToolCall, and the register_chat_tools and register_eval_tasks hooks
 
 # name -> module that defines it, imported on first use (these pull in torch, transformers, TRL or peft)
 _HEAVY = {

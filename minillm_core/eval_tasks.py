@@ -30,20 +30,24 @@ LOCAL_TASKS = {
 _DATA_FILE = re.compile(r"^(\s+test: )(\S+\.jsonl)\s*$", re.MULTILINE)  # `test: mc_identity.jsonl`
 
 
-def write_local_tasks(dest: Path) -> Path:
-    """Copy the shipped task folder to `dest` with each data file made absolute, and return `dest`.
+def write_local_tasks(dest: Path, plugin_tasks: list[tuple[str, Path]] = ()) -> Path:
+    """Copy the shipped task folder to `dest` with each data file made absolute, and each plugin's task folder to
+    `dest/plugins/<plugin>` likewise (its data files relative to its own folder); return `dest`.
 
     lm_eval reads `data_files` relative to the current directory, not to the YAML file, so the shipped
     files name only the file and the copy names the embedded dataset folder in full. The copy also keeps
     the datasets cache beside it (dest/../.cache), inside the work directory like everything a run writes.
     """
-    data = shipped_path("dataset/embedded")
     cache = f"dataset_kwargs:\n  cache_dir: {json.dumps(str(dest.parent / '.cache'))}\n"
-    dest.mkdir(parents=True, exist_ok=True)
-    for source in sorted((assets_dir() / "lm_eval_tasks").iterdir()):
-        if source.suffix in (".yaml", ".py"):
-            text = _DATA_FILE.sub(lambda m: m[1] + json.dumps(str(data / m[2])), source.read_text(encoding="utf-8"))
-            (dest / source.name).write_text(text.replace("dataset_kwargs:\n", cache), encoding="utf-8")
+    folders = [(assets_dir() / "lm_eval_tasks", dest, shipped_path("dataset/embedded"))]
+    folders += [(folder, dest / "plugins" / plugin, folder) for plugin, folder in plugin_tasks]
+    for source_folder, target, data in folders:
+        target.mkdir(parents=True, exist_ok=True)
+        for source in sorted(Path(source_folder).iterdir()):
+            if source.suffix in (".yaml", ".py"):
+                text = _DATA_FILE.sub(lambda m, data=data: m[1] + json.dumps(str(Path(data) / m[2])),
+                                      source.read_text(encoding="utf-8"))
+                (target / source.name).write_text(text.replace("dataset_kwargs:\n", cache), encoding="utf-8")
     return dest
 
 
@@ -56,11 +60,13 @@ def require_hub(tasks: list[str]) -> None:
                               "out `--set tasks=...`: the local tasks run offline")
 
 
-def load_tasks(tasks_dir: Path, names: list[str], extra: list[str]) -> dict:
+def load_tasks(tasks_dir: Path, names: list[str], extra: list[str],
+               plugin_tasks: list[tuple[str, Path]] = ()) -> dict:
+    """lm_eval's loaded tasks: the local ones, the plugins' (`register_eval_tasks`), then the `extra` standard ones."""
     from lm_eval.tasks import TaskManager
 
     # Indexing lm_eval's ~14,700 built-in tasks takes seconds: only when a standard task is asked for.
-    manager = TaskManager(include_path=str(write_local_tasks(tasks_dir)), include_defaults=bool(extra))
+    manager = TaskManager(include_path=str(write_local_tasks(tasks_dir, plugin_tasks)), include_defaults=bool(extra))
     unknown = [name for name in names if name not in manager.all_tasks]
     if unknown:
         raise SkillError(f"unknown lm_eval task(s): {', '.join(unknown)}",

@@ -48,6 +48,7 @@ from minillm_core.distributed import is_main_process
 from minillm_core.eval_table import comparison_markdown, one_line, one_line_all
 from minillm_core.eval_tasks import LOCAL_TASKS, headline_metric, load_tasks, require_hub, run_tasks
 from minillm_core.likelihood import BATCH_SIZE, Reply, chat_perplexity, perplexity, preference_figures, reply_logprobs
+from minillm_core.plugins import get_host
 from minillm_core.samples import DEFAULT_PROMPTS, greedy_answers
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.tokenizer import with_chat_template
@@ -86,11 +87,15 @@ def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None 
     if limit is not None and limit < 1:
         raise SkillError(f"limit must be at least 1, got {limit}", hint="`--set limit=N` with N >= 1, or leave it out")
     local = [task for task, _ in LOCAL_TASKS.values()]
-    extra = [name for name in dict.fromkeys(extra_tasks) if name not in local]
+    plugin_tasks = get_host().eval_tasks()
+    plugin_names = [name for _plugin, _folder, names in plugin_tasks for name in names]
+    extra = [name for name in dict.fromkeys(extra_tasks) if name not in local + plugin_names]
     if extra:
         require_hub(extra)
+    tasks = load_tasks(tasks_dir, local + plugin_names + extra, extra,
+                       [(plugin, folder) for plugin, folder, _names in plugin_tasks])
     return EvalInputs(texts=perplexity_texts(workdir, limit), chats=held_out_chats(workdir, limit),
-                      pairs=held_out_pairs(workdir, limit), tasks=load_tasks(tasks_dir, local + extra, extra),
+                      pairs=held_out_pairs(workdir, limit), tasks=tasks,
                       prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit,
                       answer_items=load_items()[:limit], samples=samples,
                       arithmetic_items=load_arithmetic_items()[:limit] if arithmetic else None)
@@ -214,8 +219,12 @@ def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
     if is_main_process():
         _write_results(ctx.path("out/eval/results.json"), models, inputs, best)
     return StageResult(f"{len(models)} model(s): {one_line_all(models)}; best: {best}",
-                       metrics={"best_model": best, **_metrics(models, extra)},
+                       metrics={"best_model": best, **_metrics(models, [*plugin_task_names(), *extra])},
                        artifacts=["out/eval/results.json", "out/eval/tasks"], details=comparison_markdown(models))
+
+
+def plugin_task_names() -> list[str]:
+    return [name for _plugin, _folder, names in get_host().eval_tasks() for name in names]
 
 
 def best_model(models: dict[str, dict]) -> str | None:

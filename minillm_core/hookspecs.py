@@ -59,6 +59,14 @@ def register_chat_tools(register):
 
 
 @hookspec
+def register_eval_tasks(register):
+    """Add lm_eval tasks to eval: call `register(folder, tasks)` with a folder of lm_eval task YAML files and the
+    names of the tasks it defines. eval runs them on every model beside its own, offline; a data file named as
+    `test: FILE.jsonl` is read from `folder`. Their figures join the table and the metrics (`sft_<task>_acc`).
+    """
+
+
+@hookspec
 def training_callbacks(run):
     """Add transformers TrainerCallbacks to a training stage: return a list of callback instances.
 

@@ -254,6 +254,26 @@ class PluginHost:
                     tools.append(tool)
         return tools
 
+    def eval_tasks(self) -> list[tuple[str, Path, list[str]]]:
+        """(plugin, task folder, task names) from each `register_eval_tasks` call; a folder that is not there is
+        reported and left out."""
+        found = []
+        for impl in self.pm.hook.register_eval_tasks.get_hookimpls():
+            added: list[tuple[Path, list[str]]] = []
+
+            def register(folder, tasks, _added=added) -> None:
+                _added.append((Path(folder), [str(task) for task in tasks]))
+
+            if self._call(impl, "register_eval_tasks", {"register": register})[0] != "ok":
+                continue
+            for folder, tasks in added:
+                if folder.is_dir() and tasks:
+                    found.append((impl.plugin_name, folder, tasks))
+                else:
+                    self._problem(impl.plugin_name, f"register({folder}, {tasks}): no such folder, or no task "
+                                                    "named", "register_eval_tasks")
+        return found
+
     def _registered(self, hook: str) -> list[tuple[str, list[Any]]]:
         """(plugin, what it passed to register()) for each implementation of a register_* hook that returned."""
         results = []

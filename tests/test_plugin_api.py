@@ -132,3 +132,49 @@ def test_the_guides_chat_tool_is_offered_called_and_a_clash_is_reported(monkeypa
     errors = [f"{problem.plugin}: {problem.error}" for problem in host.problems]
     assert "clash: tool 'calculator' is already registered by minillm-skill; this one is ignored" in errors
     assert "clash: register() expects a Tool, got str" in errors
+
+
+TASK_YAML = """\
+task: pets_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: pets.jsonl
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{question}}"
+doc_to_choice: choices
+doc_to_target: answer
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 1.0
+"""
+
+
+def test_a_plugins_eval_task_runs_on_every_model_offline(tmp_path):
+    from tests.helpers import invoke, save_tiny_model
+
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "pets_mc.yaml").write_text(TASK_YAML)
+    rows = [{"question": "What does a cat say?", "choices": ["Meow.", "Woof.", "Moo."], "answer": 0},
+            {"question": "What does a dog say?", "choices": ["Meow.", "Woof.", "Moo."], "answer": 1}]
+    (folder / "pets.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tasks = types.ModuleType("minillm_skill_pets")
+    tasks.register_eval_tasks = hookimpl(lambda register: (register(folder, ["pets_mc"]),
+                                                           register(tmp_path / "missing", ["gone"])))
+    get_host().register(tasks, name="pets")
+    model = save_tiny_model(tmp_path / "out" / "sft", seed=5)
+    result = invoke("run", "eval", "--workdir", str(tmp_path), "--json", "--set", f"models={model}",
+                    "--set", "baseline=false", "--set", "arithmetic=false", "--set", "samples=0")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    metrics = report["stages"][0]["metrics"]
+    assert metrics["models"]["sft"]["tasks"]["pets_mc"]["docs"] == 2
+    assert 0.0 <= metrics["sft_pets_mc_acc"] <= 1.0
+    assert "| pets_mc acc |" in report["stages"][0]["details"]
+    errors = [f"{problem['plugin']}: {problem['error']}" for problem in report["plugin_errors"]]
+    assert any(error.startswith("pets: register(") and "no such folder" in error for error in errors), errors
