@@ -211,11 +211,11 @@ def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_j
 
 
 def _tools_for(bot: Bot) -> dict[str, Any]:
-    from minillm_core.tools import available_tools
+    from minillm_core.plugins import get_host
 
     if bot.mode != "chat":
         raise click.UsageError("--tools needs a chat model (this one is used in completion mode)")
-    tools = available_tools()
+    tools = get_host().chat_tools()
     _note(f"tools: {', '.join(tools)}")
     return tools
 

@@ -234,24 +234,24 @@ class PluginHost:
             if plugin in self._info:
                 self._info[plugin].skills.append(skill.name)
 
-    def chat_tools(self) -> list[Any]:
-        """The plugins' chat tools (`register_chat_tools`), first come first kept; a clash with a built-in
-        tool's name or an earlier plugin's, or something that is not a Tool, is reported and left out."""
+    def chat_tools(self) -> dict[str, Any]:
+        """The tools a chat model may call, by name: the built-in ones (minillm_core.tools), then the plugins'
+        (`register_chat_tools`), first come first kept; a clash with a name already taken, or something that is
+        not a Tool, is reported and left out."""
         from minillm_core.tools import BUILTIN_TOOLS, Tool
 
-        taken = {tool.name: "minillm-skill" for tool in BUILTIN_TOOLS}
-        tools = []
+        tools = {tool.name: tool for tool in BUILTIN_TOOLS}
+        owners = dict.fromkeys(tools, "minillm-skill")
         for plugin, added in self._registered("register_chat_tools"):
             for tool in added:
                 if not isinstance(tool, Tool):
                     self._problem(plugin, f"register() expects a Tool, got {type(tool).__name__}",
                                   "register_chat_tools")
-                elif tool.name in taken:
-                    self._problem(plugin, f"tool '{tool.name}' is already registered by {taken[tool.name]}; "
+                elif tool.name in tools:
+                    self._problem(plugin, f"tool '{tool.name}' is already registered by {owners[tool.name]}; "
                                           "this one is ignored", "register_chat_tools")
                 else:
-                    taken[tool.name] = plugin
-                    tools.append(tool)
+                    tools[tool.name], owners[tool.name] = tool, plugin
         return tools
 
     def eval_tasks(self) -> list[tuple[str, Path, list[str]]]:

@@ -191,13 +191,3 @@ def run_tool_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[str, bool]:
         return str(tool.function(**{k: v for k, v in call.arguments.items() if k in known})), True
     except Exception as exc:  # a tool's failure is the model's information, not the caller's crash
         return f"error: {exc}", False
-
-
-def available_tools(extra: list[Tool] | None = None) -> dict[str, Tool]:
-    """The built-in tools, then the plugins' (`register_chat_tools`); a built-in name cannot be replaced."""
-    from minillm_core.plugins import get_host
-
-    tools = {tool.name: tool for tool in BUILTIN_TOOLS}
-    for tool in [*get_host().chat_tools(), *(extra or [])]:
-        tools.setdefault(tool.name, tool)
-    return tools

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import torch
@@ -28,7 +28,6 @@ from minillm_core.checks import resolve_stage_dataset
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
-from minillm_core.methods import TrainingMethod
 from minillm_core.models import ModelLoadError, load_model
 from minillm_core.outputs import output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.plugin_callbacks import plugin_callbacks
@@ -43,6 +42,9 @@ from minillm_core.tokenizer import (
     tokenizer_sha256,
     with_chat_template,
 )
+
+if TYPE_CHECKING:  # methods imports this module to run a stage: a type-only reference keeps one direction
+    from minillm_core.methods import TrainingMethod
 
 # Chats with and without thinking and tool calls share one Arrow schema: what a message lacks reads as None,
 # which the chat template skips. Tool arguments and definitions are JSON text (their shapes vary).

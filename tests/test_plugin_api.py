@@ -114,7 +114,7 @@ def test_training_callbacks_reach_every_step_and_one_that_raises_is_switched_off
 def test_the_guides_chat_tool_is_offered_called_and_a_clash_is_reported(monkeypatch):
     from minillm_core.api import Tool
     from minillm_core.replies import tool_turns
-    from minillm_core.tools import CALCULATOR, available_tools
+    from minillm_core.tools import CALCULATOR
 
     counter = types.ModuleType("minillm_skill_words")
     exec(compile(guide_block("def word_count"), str(GUIDE), "exec"), counter.__dict__)  # noqa: S102 - our docs
@@ -124,7 +124,7 @@ def test_the_guides_chat_tool_is_offered_called_and_a_clash_is_reported(monkeypa
     host = get_host()
     host.register(counter, name="words")
     host.register(clash, name="clash")
-    tools = available_tools()
+    tools = host.chat_tools()
     assert list(tools) == ["calculator", "lookup", "word_count"] and tools["calculator"] is CALCULATOR
     call = '<tool_call>\n{"name": "word_count", "arguments": {"text": "a tiny agent"}}\n</tool_call>'
     assert tool_turns(call, tools)[1] == [{"name": "word_count", "arguments": {"text": "a tiny agent"},
