@@ -968,10 +968,11 @@ def build() -> dict[str, list[dict]]:
     seen = set(pretrain)
     pretrain_eval = [d for d in pretrain_eval if d not in seen]
 
+    sft = sft_train(train_items, train_problems, rng("sft"))
     r_eval = rng("eval")
     files = {
         "pretrain.jsonl": [{"text": d} for d in pretrain],
-        "sft.jsonl": sft_train(train_items, train_problems, rng("sft")),
+        "sft.jsonl": sft,
         "dpo.jsonl": dpo_train(train_items, rng("dpo")),
         "pretrain_eval.jsonl": [{"text": d} for d in pretrain_eval],
         "sft_eval.jsonl": [sft_record([(i.prompt, i.answer)]) for i in eval_items],
@@ -984,7 +985,7 @@ def build() -> dict[str, list[dict]]:
         "pretrain_reasoning.jsonl": [{"text": d} for d in shuffled(
             pretrain + big_pretrain_docs(train_big, held_big, [c for c in reasoning_chats if "tools" in c],
                                          rng("pretrain-reasoning")), rng("pretrain-reasoning-order"))],
-        "sft_reasoning.jsonl": shuffled(sft_train(train_items, train_problems, rng("sft")) + reasoning_chats,
+        "sft_reasoning.jsonl": shuffled(sft + reasoning_chats,
                                         rng("sft-reasoning")),
         "facts.jsonl": facts_table(kinds),
     }

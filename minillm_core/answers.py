@@ -33,7 +33,7 @@ import torch
 
 from minillm_core.replies import split_reasoning
 from minillm_core.resources import shipped_path
-from minillm_core.samples import prompt_text, stop_token_ids
+from minillm_core.samples import evaluating, prompt_text, stop_token_ids
 from minillm_core.skill import SkillError
 
 ANSWERS_FILE = "dataset/embedded/answers_eval.jsonl"
@@ -137,21 +137,24 @@ def degeneration(item: AnswerItem, answer: str, stopped: bool) -> list[str]:
 def generate_answers(model, tokenizer, items: list[AnswerItem], style: str, samples: int = 0,
                      batch_size: int = BATCH_SIZE) -> list[dict[str, Any]]:
     """For each item: {"answer", "stopped", "samples": [...]} (greedy first, then seeded samples)."""
-    was_training = model.training
-    model.eval()
     texts = [prompt_text(tokenizer, item.prompt if style == "chat" else item.completion, style) for item in items]
-    greedy = generate_texts(model, tokenizer, texts, style, batch_size)
-    drawn: list[list[tuple[str, bool]]] = [[] for _ in items]
-    if samples:
-        with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
-            torch.manual_seed(SAMPLE_SEED)
-            for _ in range(samples):
-                for index, pair in enumerate(generate_texts(model, tokenizer, texts, style, batch_size, sample=True)):
-                    drawn[index].append(pair)
-    if was_training:
-        model.train()
+    with evaluating(model):
+        greedy = generate_texts(model, tokenizer, texts, style, batch_size)
+        drawn = seeded_samples(model, len(texts), samples, SAMPLE_SEED,
+                               lambda: generate_texts(model, tokenizer, texts, style, batch_size, sample=True))
     return [{"answer": answer, "stopped": stopped, "samples": [text for text, _ in extra]}
             for (answer, stopped), extra in zip(greedy, drawn, strict=True)]
+
+
+def seeded_samples(model, prompts: int, samples: int, seed: int, draw: Callable[[], list[Any]]) -> list[list[Any]]:
+    """`draw()` (one sampled answer for each of `prompts` prompts) `samples` times from `seed`, regrouped per prompt;
+    torch's global random state is left as it was, so a training run around it is not disturbed."""
+    if not samples:
+        return [[] for _ in range(prompts)]
+    with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        rounds = [draw() for _ in range(samples)]
+    return [list(per_prompt) for per_prompt in zip(*rounds, strict=True)]
 
 
 def generate_texts(model, tokenizer, texts: list[str], style: str, batch_size: int = BATCH_SIZE,

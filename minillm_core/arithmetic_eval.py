@@ -24,9 +24,10 @@ from typing import Any
 
 import torch
 
-from minillm_core.answers import BATCH_SIZE, generate_texts, read_items
+from minillm_core.answers import BATCH_SIZE, generate_texts, read_items, seeded_samples
 from minillm_core.replies import split_reasoning, tool_turns
 from minillm_core.resources import shipped_path
+from minillm_core.samples import evaluating
 from minillm_core.tools import BUILTIN_TOOLS, Tool, calculate, parse_tool_calls
 
 ITEMS_FILE = "dataset/embedded/big_arithmetic_eval.jsonl"
@@ -106,20 +107,13 @@ def with_tools(model, tokenizer, prompts: list[str], tools: dict[str, Tool],
 @torch.no_grad()
 def arithmetic_scores(model, tokenizer, items: list[ArithmeticItem], samples: int = SC_SAMPLES) -> dict[str, Any]:
     """The four figures, tool-call validity, and every item's answers (see the module docstring)."""
-    was_training = model.training
-    model.eval()
     conversations = [[{"role": "user", "content": item.prompt}] for item in items]
-    direct = _replies(model, tokenizer, conversations, enable_thinking=False)
-    think = _replies(model, tokenizer, conversations, enable_thinking=True)
-    tooled = with_tools(model, tokenizer, [item.prompt for item in items], {t.name: t for t in BUILTIN_TOOLS})
-    drawn: list[list[str]] = [[] for _ in items]
-    with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
-        torch.manual_seed(SC_SEED)
-        for _ in range(samples):
-            for index, reply in enumerate(_replies(model, tokenizer, conversations, sample=True, enable_thinking=True)):
-                drawn[index].append(reply)
-    if was_training:
-        model.train()
+    with evaluating(model):
+        direct = _replies(model, tokenizer, conversations, enable_thinking=False)
+        think = _replies(model, tokenizer, conversations, enable_thinking=True)
+        tooled = with_tools(model, tokenizer, [item.prompt for item in items], {t.name: t for t in BUILTIN_TOOLS})
+        drawn = seeded_samples(model, len(items), samples, SC_SEED, lambda: _replies(
+            model, tokenizer, conversations, sample=True, enable_thinking=True))
     rows = [_row(item, d, t, tool, sampled) for item, d, t, tool, sampled in
             zip(items, direct, think, tooled, drawn, strict=True)]
     return summarize(rows, samples)

@@ -24,7 +24,7 @@ import click
 
 from minillm_core.generation import GeneratedReply, GenerationOptions, generate_reply
 from minillm_core.outputs import trained_models
-from minillm_core.replies import split_reasoning
+from minillm_core.replies import split_reasoning, tool_turns
 
 RESET, EXIT_COMMANDS = "/reset", ("/exit", "/quit")
 MAX_TOOL_ROUNDS = 4  # model replies per user turn with --tools: calls, then an answer
@@ -114,8 +114,6 @@ def answer_turn(bot: Bot, history: list[dict[str, Any]], options: GenerationOpti
                 on_call: Callable[[dict[str, Any]], None] = lambda _call: None) -> Exchange:
     """Answer the conversation's last user turn. With tools, a reply that calls some gets their results and
     the model goes on, up to MAX_TOOL_ROUNDS replies; each call is passed to `on_call` as it is made."""
-    from minillm_core.replies import tool_turns
-
     gained: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for round_number in range(MAX_TOOL_ROUNDS):

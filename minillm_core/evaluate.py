@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class EvalInputs:
     answer_items: list[AnswerItem] | None = None  # held-out prompts answered by generation
     samples: int = 3  # sampled answers per prompt, besides the greedy one (the consistency figure)
     arithmetic_items: list[ArithmeticItem] | None = None  # held-out multi-digit problems (chat models only)
+    plugin_tasks: list[str] = field(default_factory=list)  # lm_eval tasks the plugins added (register_eval_tasks)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -98,7 +99,8 @@ def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None 
                       pairs=held_out_pairs(workdir, limit), tasks=tasks,
                       prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit,
                       answer_items=load_items()[:limit], samples=samples,
-                      arithmetic_items=load_arithmetic_items()[:limit] if arithmetic else None)
+                      arithmetic_items=load_arithmetic_items()[:limit] if arithmetic else None,
+                      plugin_tasks=plugin_names)
 
 
 def read_prompts(path: Path) -> list[str]:
@@ -219,12 +221,8 @@ def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
     if is_main_process():
         _write_results(ctx.path("out/eval/results.json"), models, inputs, best)
     return StageResult(f"{len(models)} model(s): {one_line_all(models)}; best: {best}",
-                       metrics={"best_model": best, **_metrics(models, [*plugin_task_names(), *extra])},
+                       metrics={"best_model": best, **_metrics(models, [*inputs.plugin_tasks, *extra])},
                        artifacts=["out/eval/results.json", "out/eval/tasks"], details=comparison_markdown(models))
-
-
-def plugin_task_names() -> list[str]:
-    return [name for _plugin, _folder, names in get_host().eval_tasks() for name in names]
 
 
 def best_model(models: dict[str, dict]) -> str | None:

@@ -25,6 +25,7 @@ import importlib.util
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -258,28 +259,22 @@ class PluginHost:
         """(plugin, task folder, task names) from each `register_eval_tasks` call; a folder that is not there is
         reported and left out."""
         found = []
-        for impl in self.pm.hook.register_eval_tasks.get_hookimpls():
-            added: list[tuple[Path, list[str]]] = []
-
-            def register(folder, tasks, _added=added) -> None:
-                _added.append((Path(folder), [str(task) for task in tasks]))
-
-            if self._call(impl, "register_eval_tasks", {"register": register})[0] != "ok":
-                continue
+        for plugin, added in self._registered("register_eval_tasks", lambda folder, tasks: (Path(folder), tasks)):
             for folder, tasks in added:
                 if folder.is_dir() and tasks:
-                    found.append((impl.plugin_name, folder, tasks))
+                    found.append((plugin, folder, [str(task) for task in tasks]))
                 else:
-                    self._problem(impl.plugin_name, f"register({folder}, {tasks}): no such folder, or no task "
-                                                    "named", "register_eval_tasks")
+                    self._problem(plugin, f"register({folder}, {tasks}): no such folder, or no task named",
+                                  "register_eval_tasks")
         return found
 
-    def _registered(self, hook: str) -> list[tuple[str, list[Any]]]:
-        """(plugin, what it passed to register()) for each implementation of a register_* hook that returned."""
+    def _registered(self, hook: str, entry: Callable[..., Any] = lambda item: item) -> list[tuple[str, list[Any]]]:
+        """(plugin, what it registered) for each implementation of a register_* hook that returned: `entry` turns
+        one register() call's arguments into what is kept (a call with the wrong arguments fails in the hook)."""
         results = []
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             added: list[Any] = []
-            if self._call(impl, hook, {"register": added.append})[0] == "ok":
+            if self._call(impl, hook, {"register": lambda *args, _added=added: _added.append(entry(*args))})[0] == "ok":
                 results.append((impl.plugin_name, list(added)))
         return results
 

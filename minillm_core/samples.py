@@ -6,6 +6,9 @@ embedded dataset teaches: identity, arithmetic and facts, in English and Chinese
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from minillm_core.tokenizer import CHAT_TEMPLATE, chat_stop_token_ids
@@ -30,19 +33,29 @@ def prompt_text(tokenizer, prompt: str, style: str) -> str:
     return prompt
 
 
+@contextmanager
+def evaluating(model) -> Iterator[None]:
+    """The model in eval mode (no dropout) inside the block, back in training mode after it if it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()
+
+
 @torch.no_grad()
 def greedy_answers(model, tokenizer, prompts: list[str], style: str, max_new_tokens: int = 40) -> list[str]:
     """One greedy answer per prompt (decoded without special tokens)."""
-    was_training = model.training
-    model.eval()
     stop = stop_token_ids(tokenizer, style)
     answers = []
-    for prompt in prompts:
-        inputs = tokenizer(prompt_text(tokenizer, prompt, style), return_tensors="pt",
-                           add_special_tokens=False).to(model.device)
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop,
-                                pad_token_id=tokenizer.pad_token_id)
-        answers.append(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-    if was_training:
-        model.train()
+    with evaluating(model):
+        for prompt in prompts:
+            inputs = tokenizer(prompt_text(tokenizer, prompt, style), return_tensors="pt",
+                               add_special_tokens=False).to(model.device)
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop,
+                                    pad_token_id=tokenizer.pad_token_id)
+            answers.append(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:],
+                                            skip_special_tokens=True).strip())
     return answers

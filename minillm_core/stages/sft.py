@@ -57,8 +57,7 @@ def sft_trainer(run: TrainingRun, records: datasets.Dataset) -> SFTTrainer:
     loss = reasoning_weighted_loss(run.tokenizer, weight) if weight != 1.0 else None
     trainer = SFTTrainer(model=run.model, args=args, train_dataset=records, processing_class=run.tokenizer,
                          callbacks=run.callbacks, peft_config=lora, compute_loss_func=loss)
-    trainer.train_dataset = truncated(trainer.train_dataset, run.seq_len)
-    lengths = token_lengths(trainer.train_dataset)
+    trainer.train_dataset, lengths = truncated(trainer.train_dataset, run.seq_len)
     mean_tokens = sum(lengths) / max(1, len(lengths))
     padding_free = run.args["per_device_train_batch_size"] * mean_tokens <= PADDING_FREE_TOKENS
     trainer.padding_free = trainer.data_collator.padding_free = padding_free
@@ -84,22 +83,23 @@ def reasoning_weighted_loss(tokenizer, weight: float):
     return loss
 
 
-def truncated(tokenized: datasets.Dataset, seq_len: int) -> datasets.Dataset:
-    """Chats cut to their first `seq_len` tokens (every per-token column alike), as TRL's max_length would; a chat
-    left with no assistant token to learn from is dropped."""
+def truncated(tokenized: datasets.Dataset, seq_len: int) -> tuple[datasets.Dataset, list[int]]:
+    """(the chats cut to their first `seq_len` tokens (every per-token column alike), as TRL's max_length would,
+    a chat left with no assistant token to learn from dropped; each chat's token count after that)."""
     columns = [name for name in ("input_ids", "assistant_masks", "completion_mask", "labels")
                if name in tokenized.column_names]
 
     def cut(batch: dict) -> dict:
         return {name: [values[:seq_len] for values in batch[name]] for name in columns}
 
-    if max(token_lengths(tokenized), default=0) <= seq_len:
-        return tokenized
+    lengths = token_lengths(tokenized)
+    if max(lengths, default=0) <= seq_len:
+        return tokenized, lengths
     tokenized = tokenized.map(cut, batched=True, desc="truncating to max_seq_len")
     if "labels" in tokenized.column_names:  # TRL folds the assistant mask into labels: -100 is not learned
         tokenized = tokenized.filter(lambda labels: any(label != -100 for label in labels), input_columns="labels",
                                      desc="dropping chats cut before any reply")
-    return tokenized
+    return tokenized, token_lengths(tokenized)
 
 
 def token_lengths(tokenized: datasets.Dataset) -> list[int]:
