@@ -13,6 +13,7 @@ from transformers import TrainerCallback
 
 from minillm_core.checkpoints import mark_complete
 from minillm_core.samples import DEFAULT_PROMPTS, greedy_answers
+from minillm_core.stopping import agree_to_stop, training_ended, training_started
 
 
 class CheckpointMarker(TrainerCallback):
@@ -21,6 +22,21 @@ class CheckpointMarker(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             mark_complete(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+
+class StopAtStepBoundary(TrainerCallback):
+    """Once a stop is asked for (stopping.py), save a checkpoint at the end of the current step and end training."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        training_started()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        training_ended()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if agree_to_stop():
+            control.should_save = True
+            control.should_training_stop = True
 
 
 class _Speed:

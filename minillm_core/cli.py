@@ -1,6 +1,7 @@
 """The `minillm-skill` command line. Click commands only: the work happens in runner and the skills.
 
-Exit codes: 0 ok, 1 a skill failed, 2 usage error, 3 a precondition does not hold (nothing run).
+Exit codes: 0 ok, 1 a skill failed, 2 usage error, 3 a precondition does not hold or another run holds a
+stage (nothing run), 4 stopped on request (the same command resumes).
 With --json, stdout carries exactly one JSON document; logs and progress go to stderr.
 """
 
@@ -18,13 +19,15 @@ import click
 from minillm_core import __version__
 from minillm_core.chat import chat_command
 from minillm_core.distributed import is_main_process
+from minillm_core.mcp_server import mcp_command
 from minillm_core.options import OptionError
 from minillm_core.plugins import UnknownSkill, get_host
 from minillm_core.quiet import quiet_libraries
-from minillm_core.runner import Plan, make_plan, run_plan
+from minillm_core.run_commands import run_detached, runs_command, status_command, stop_command
+from minillm_core.runner import Plan, locked_report, make_plan, run_plan
 from minillm_core.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 4
 
 
 @click.group()
@@ -109,9 +112,13 @@ def show(name: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and each precondition; run nothing.")
 @click.option("--force", is_flag=True, help="Re-run stages even when their outputs are up to date.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+@click.option("--detach", is_flag=True, help="Run in the background and print its run id at once; follow it with "
+              "`minillm-skill status`, stop it with `minillm-skill stop`.")
 def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as_json: bool,
-        dry_run: bool, force: bool, debug: bool) -> None:
-    """Run a skill (bot-start runs the whole pipeline)."""
+        dry_run: bool, force: bool, debug: bool, detach: bool) -> None:
+    """Run a skill (bot-start runs the whole pipeline).
+
+    Ctrl-C or SIGTERM stops it at the next training step with a checkpoint (exit 4); the same command resumes."""
     if debug:
         logging.getLogger("minillm").setLevel(logging.DEBUG)
     host = get_host()
@@ -126,6 +133,13 @@ def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as
     if dry_run:
         _emit_json(plan.to_dict()) if as_json else click.echo(_describe_plan(plan))
         sys.exit(EXIT_OK if plan.ready else EXIT_PRECONDITION)
+    if detach and plan.ready:  # not ready: the foreground path below reports why, and runs nothing
+        refusal = locked_report(host, plan)
+        if refusal is None:
+            run_detached(plan, config, sets, force, debug, as_json)
+            sys.exit(EXIT_OK)
+        _emit_json(refusal) if as_json else click.echo(_describe_report(refusal))
+        sys.exit(EXIT_PRECONDITION)
     try:
         with _stdout_to_stderr(as_json):
             report = run_plan(host, plan)
@@ -133,7 +147,8 @@ def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as
         _unexpected(name, exc, as_json, debug)
     if is_main_process():  # under torchrun, one process speaks for all
         _emit_json(report) if as_json else click.echo(_describe_report(report))
-    sys.exit({"ok": EXIT_OK, "precondition_failed": EXIT_PRECONDITION}.get(report["status"], EXIT_FAILED))
+    sys.exit({"ok": EXIT_OK, "precondition_failed": EXIT_PRECONDITION, "stopped": EXIT_STOPPED}.get(
+        report["status"], EXIT_FAILED))
 
 
 def _unexpected(name: str, exc: Exception, as_json: bool, debug: bool) -> NoReturn:
@@ -170,7 +185,7 @@ def _describe_report(report: dict[str, Any]) -> str:
         if stage.get("error") and stage["status"] in ("failed", "precondition_failed"):
             lines.append(f"  {'':<14} Error: {stage['error']}")
         if stage.get("hint") and stage["status"] != "ok":
-            lines.append(f"  {'':<14} To fix: {stage['hint']}")
+            lines.append(f"  {'':<14} {'To resume' if stage['status'] == 'stopped' else 'To fix'}: {stage['hint']}")
     git = report["git"]
     if not git.get("checked"):
         lines.append(f"git check: not checked ({git.get('reason')})")
@@ -207,7 +222,8 @@ def plugins(as_json: bool, include_builtins: bool) -> None:
             click.echo(f"{problem.plugin}: ERROR {problem.when}: {problem.error}")
 
 
-cli.add_command(chat_command)
+for command in (chat_command, status_command, runs_command, stop_command, mcp_command):
+    cli.add_command(command)
 
 
 @cli.group()

@@ -20,6 +20,7 @@ from typing import Any
 from minillm_core import final_model, stamps
 from minillm_core.distributed import is_main_process
 from minillm_core.gitcheck import git_check, git_state
+from minillm_core.locks import RunLocked, holding
 from minillm_core.options import (
     OptionError,
     check_known_keys,
@@ -30,8 +31,11 @@ from minillm_core.options import (
 )
 from minillm_core.outputs import OutputRefused, check_output
 from minillm_core.plugins import PluginHost
+from minillm_core.preconditions import evaluate_checks
+from minillm_core.run_session import RunSession, lock_names
 from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
 from minillm_core.status import environment, write_reports
+from minillm_core.stopping import StageStopped, stop_requested
 
 
 @dataclass
@@ -103,7 +107,7 @@ def make_plan(host: PluginHost, name: str, workdir: Path, config: Path | None = 
     plan = Plan(name, workdir, stages, force)
     for index, stage in enumerate(stages):
         earlier = {s.skill.name for s in stages[:index]}
-        stage.checks = _evaluate_checks(host, stage, earlier)
+        stage.checks = evaluate_checks(host, stage, earlier)
     return plan
 
 
@@ -124,97 +128,12 @@ def _check_outputs(stages: list[Stage]) -> None:
         owners[path] = ctx.skill
 
 
-def _evaluate_checks(host: PluginHost, stage: Stage, earlier: set[str]) -> list[Check]:
-    checks = [_requirement(host, stage, required, earlier) for required in stage.skill.requires]
-    init = stage.context.settings.get("init") if "init" in stage.skill.options else None
-    if init and not stage.skill.requires:  # with requires, _requirement checks init in their place
-        checks.append(_init_check(init))
-    extra = stage.skill.checks(stage.context) if stage.skill.checks else []
-    for check in extra:
-        if not check.holds and check.made_by in earlier:
-            check = Check(check.what, True, f"made by {check.made_by} earlier in this run", check.made_by)
-        checks.append(check)
-    return checks
-
-
-def _requirement(host: PluginHost, stage: Stage, required: str, earlier: set[str]) -> Check:
-    """A skill reads another's outputs: they exist, an earlier stage makes them, or `init` replaces them."""
-    ctx = stage.context
-    if "init" in ctx.explicit and ctx.settings.get("init"):
-        return _init_check(ctx.settings["init"])
-    producer = host.skills.get(required)
-    if producer is None:
-        return Check(f"outputs of skill '{required}'", False, f"skill '{required}' is not installed",
-                     hint="`minillm-skill list` shows the installed skills")
-    outputs = ", ".join(producer.produces) or f"a finished {required} run"
-    what = f"the output of {required} ({outputs})"
-    if required in earlier:
-        return Check(what, True, f"made by {required} earlier in this run", required)
-    if is_complete(host, ctx.workdir, required):
-        return Check(what, True, f"found {outputs}", required)
-    hint = _run_first_hint(host, ctx.workdir, required, earlier)
-    if "init" in stage.skill.options:
-        hint += ", or `--set init=PATH` to start from another model"
-    return Check(what, False, f"missing: {outputs} in {ctx.workdir}", required, hint)
-
-
-def _run_first_hint(host: PluginHost, workdir: Path, required: str, earlier: set[str]) -> str:
-    """The whole way to `required`'s outputs: every missing skill it needs, in order, from their `requires`,
-    and a skill made of steps that runs them all, when there is one."""
-    chain: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in chain or name in earlier or (name != required and is_complete(host, workdir, name)):
-            return
-        for needed in getattr(host.skills.get(name), "requires", ()):
-            visit(needed)
-        chain.append(name)
-
-    visit(required)
-    commands = ", then ".join(f"`minillm-skill run {name}`" for name in chain)
-    if len(chain) == 1:
-        return f"run {commands} first"
-    covering = sorted((s for s in host.skills.values() if s.steps and set(chain) <= set(s.steps)),
-                      key=lambda s: len(s.steps))
-    return f"run `minillm-skill run {covering[0].name}` (or {commands})" if covering else f"run {commands}"
-
-
-def _init_check(init: str) -> Check:
-    what = "the model given by init"
-    if Path(init).is_absolute():
-        if not Path(init).exists():
-            return Check(what, False, f"missing: {init}", hint="check the path given to `--set init=...`")
-        if not (Path(init) / "config.json").is_file():
-            return Check(what, False, f"{init} is not a model folder (it has no config.json)",
-                         hint="`--set init=` a folder a stage saved (out/pretrain, say) or a Hugging Face hub id")
-        return Check(what, True, f"found {init}")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        from huggingface_hub import try_to_load_from_cache
-
-        try:
-            cached = isinstance(try_to_load_from_cache(init, "config.json"), str)
-        except Exception:  # not a valid hub id
-            cached = False
-        if not cached:
-            return Check(what, False, f"hub id {init} is not in the local cache, and HF_HUB_OFFLINE is set",
-                         hint="unset HF_HUB_OFFLINE to download it, or `--set init=` a local model folder")
-        return Check(what, True, f"hub id {init}, in the local cache")
-    return Check(what, True, f"hub id {init}, fetched when the stage runs")
-
-
-def is_complete(host: PluginHost, workdir: Path, skill_name: str) -> bool:
-    """A skill's outputs are complete when its last run succeeded and every output still exists."""
-    skill = host.skills.get(skill_name)
-    if skill is None or not skill.produces or not stamps.stamp_path(workdir, skill_name).exists():
-        return False
-    return all((workdir / path).exists() for path in skill.produces)
-
-
 # -- running ------------------------------------------------------------------------------------
 
 
 def run_plan(host: PluginHost, plan: Plan) -> dict[str, Any]:
-    """Run every stage in order (nothing at all if a precondition fails); write and return the report."""
+    """Run every stage in order (nothing at all if a precondition fails, or another run is running one of
+    them); write and return the report. While it runs, logs/runs/<run id>.json says how far it got."""
     started = time.monotonic()
     unwritable = _unwritable(plan.workdir) if plan.ready else None
     git_before = git_state(plan.workdir) if plan.workdir.is_dir() else {"checked": False,
@@ -222,11 +141,23 @@ def run_plan(host: PluginHost, plan: Plan) -> dict[str, Any]:
     if not plan.ready or unwritable:
         records = [_precondition_record(stage, unwritable if index == 0 else None)
                    for index, stage in enumerate(plan.stages)]
-    else:
-        records = _run_stages(host, plan)
+        return _report(host, plan, records, started, git_before)
+    try:
+        with RunSession.begin(plan.name, plan.workdir, _lockable(plan)) as session:
+            records = _run_stages(host, plan, session)
+            report = _report(host, plan, records, started, git_before, session.run_id)
+            session.finish(report)
+            return report
+    except RunLocked as exc:
+        return _report(host, plan, _locked_records(plan, exc), started, git_before)
+
+
+def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: float,
+            git_before: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
     statuses = {record.status for record in records}
-    status = next((s for s in ("precondition_failed", "failed") if s in statuses), "ok")
-    report = {"skill": plan.name, "status": status, "duration_s": round(time.monotonic() - started, 2),
+    status = next((s for s in ("precondition_failed", "failed", "stopped") if s in statuses), "ok")
+    report = {"skill": plan.name, "status": status, "run_id": run_id,
+              "duration_s": round(time.monotonic() - started, 2),
               "workdir": str(plan.workdir), "environment": environment(git_before, records),
               "stages": [r.to_dict() for r in records],
               "plugin_errors": [p.to_dict() for p in host.problems]}
@@ -282,17 +213,48 @@ def _precondition_record(stage: Stage, unwritable: str | None = None) -> StageRe
                        settings=stage.context.settings)
 
 
-def _run_stages(host: PluginHost, plan: Plan) -> list[StageRecord]:
+def locked_report(host: PluginHost, plan: Plan) -> dict[str, Any] | None:
+    """The refusal (exit 3) when another run holds a stage of `plan` now; None when every stage is free."""
+    try:
+        with holding(plan.workdir, lock_names(_lockable(plan), plan.workdir), run_id=None):
+            return None
+    except RunLocked as exc:
+        return _report(host, plan, _locked_records(plan, exc), time.monotonic(), git_state(plan.workdir))
+
+
+def _locked_records(plan: Plan, exc: RunLocked) -> list[StageRecord]:
+    """Refused (exit 3, nothing run, nothing written): the stage another run holds, named with that run."""
+    run = exc.holder.get("run_id") or ""
+    hint = (f"wait for it to finish: `minillm-skill status {run}` shows it, `minillm-skill stop {run}` stops it "
+            "at its next step; or give this run its own `--set output=...`")
+    names = lock_names(_lockable(plan), plan.workdir)
+    return [StageRecord(stage.skill.name, "precondition_failed", summary=str(exc), error=str(exc), hint=hint,
+                        metrics={"locked_by": exc.holder}, settings=stage.context.settings)
+            if name == exc.name else
+            StageRecord(stage.skill.name, "skipped", summary="not run: another run holds a stage of this one",
+                        settings=stage.context.settings)
+            for stage, name in zip(plan.stages, names, strict=True)]
+
+
+def _lockable(plan: Plan) -> list[tuple[str, dict[str, Any], bool]]:
+    return [(s.skill.name, s.context.settings, "output" in s.skill.options) for s in plan.stages]
+
+
+def _run_stages(host: PluginHost, plan: Plan, session: RunSession) -> list[StageRecord]:
     records: list[StageRecord] = []
     for stage in plan.stages:
-        broken = next((r.skill for r in records if r.status == "failed"), None)
-        if broken:
-            records.append(StageRecord(stage.skill.name, "skipped", summary=f"not run: {broken} failed",
+        ended = next((r for r in records if r.status in ("failed", "stopped")), None)
+        if ended or stop_requested():
+            why = f"{ended.skill} {ended.status}" if ended else "the run was stopped"
+            records.append(StageRecord(stage.skill.name, "skipped", summary=f"not run: {why}",
                                        settings=stage.context.settings))
         elif not plan.force and stamps.is_up_to_date(stage.skill, stage.context):
             records.append(_reuse_record(stage))
         else:
-            records.append(_run_stage(host, stage))
+            session.stage_started(stage.skill.name)
+            stage.context.on_note = lambda name=stage.skill.name, **fields: session.note(name, **fields)
+            records.append(_run_stage(host, stage, plan.name))
+        session.stage_finished(stage.skill.name, records[-1].status)
     return records
 
 
@@ -303,7 +265,7 @@ def _reuse_record(stage: Stage) -> StageRecord:
     return StageRecord(**earlier)
 
 
-def _run_stage(host: PluginHost, stage: Stage) -> StageRecord:
+def _run_stage(host: PluginHost, stage: Stage, command: str) -> StageRecord:
     ctx = stage.context
     ctx.log.info("== %s ==", ctx.skill)
     host.call_each("stage_started", stage=ctx.skill, context=ctx)
@@ -320,9 +282,16 @@ def _run_stage(host: PluginHost, stage: Stage) -> StageRecord:
             ctx.log.warning("%s", warning)
     except SkillError as exc:
         record.summary, record.error, record.hint = f"failed: {exc}", str(exc), exc.hint
-    except KeyboardInterrupt:
-        record.summary = record.error = "interrupted"
-        record.hint = f"run the same command again: `minillm-skill run {ctx.skill}` resumes where it stopped"
+    except StageStopped as exc:
+        checkpoint = os.path.relpath(exc.checkpoint, ctx.workdir) if exc.checkpoint else None
+        record = StageRecord(ctx.skill, "stopped", summary=f"stopped on request at step {exc.step}",
+                             metrics={"stopped_at_step": exc.step, "checkpoint": checkpoint}, settings=ctx.settings,
+                             hint=f"run the same command again (`minillm-skill run {command}`, same settings): "
+                                  f"it resumes from step {exc.step}")
+    except KeyboardInterrupt:  # a second Ctrl-C, or a stage with no training step to wait for
+        record = StageRecord(ctx.skill, "stopped", summary="stopped at once", settings=ctx.settings,
+                             hint=f"run the same command again (`minillm-skill run {command}`): finished stages are "
+                                  "not re-run, training resumes from its last checkpoint")
     except (Exception, SystemExit) as exc:  # a skill's bug (or a plugin's sys.exit) still ends in a report
         ctx.log.error("skill %s failed: %s: %s", ctx.skill, type(exc).__name__, exc)
         ctx.log.debug("the traceback:", exc_info=True)

@@ -61,9 +61,15 @@ class StageContext:
     force: bool = False
     run_stages: tuple[str, ...] = ()  # every stage of this run, in order (bot-start: all seven)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("minillm"))
+    on_note: Callable[..., None] | None = None  # set by the runner: the run's record, which `status` reads
 
     def path(self, relative: str | Path) -> Path:
         return self.workdir / relative
+
+    def note(self, **fields: Any) -> None:
+        """Tell `minillm-skill status` something about the running stage (its log files, say)."""
+        if self.on_note:
+            self.on_note(**fields)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import psutil
 from minillm_core.atomic import write_text_atomic
 from minillm_core.redact import redact_all
 
-_MARK = {"ok": "ok", "failed": "FAILED", "precondition_failed": "PRECONDITION FAILED", "skipped": "skipped"}
+_MARK = {"ok": "ok", "failed": "FAILED", "precondition_failed": "PRECONDITION FAILED", "skipped": "skipped",
+         "stopped": "stopped (resumable)"}
 
 
 def write_reports(workdir: Path, report: dict[str, Any], paths: dict[str, str] | None = None) -> dict[str, str]:
@@ -112,13 +113,13 @@ def _header(report: dict[str, Any]) -> str:
 
 
 def _stage_section(stage: dict[str, Any]) -> list[str]:
-    if not (stage.get("error") or stage.get("details")):
+    if not (stage.get("error") or stage.get("details") or stage["status"] == "stopped"):
         return []
     lines = ["", f"## {stage['skill']}", ""]
     if stage.get("error"):
         lines += [f"**Error:** {stage['error']}", ""]
     if stage.get("hint"):
-        lines += [f"**To fix:** {stage['hint']}", ""]
+        lines += [f"**{'To resume' if stage['status'] == 'stopped' else 'To fix'}:** {stage['hint']}", ""]
     if stage.get("details"):
         lines += [stage["details"].rstrip()]
     return lines

@@ -22,7 +22,7 @@ from datasets import Features, List, Value
 from transformers import PreTrainedModel, Trainer
 
 from minillm_core import answer_check
-from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers
+from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers, StopAtStepBoundary
 from minillm_core.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
 from minillm_core.checks import resolve_stage_dataset
 from minillm_core.data.formats import DataError, RecordReader
@@ -34,6 +34,7 @@ from minillm_core.plugin_callbacks import plugin_callbacks
 from minillm_core.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.speedups import compile_requested, use_bf16
+from minillm_core.stopping import StageStopped, stop_requested
 from minillm_core.tokenizer import (
     chat_stop_token_ids,
     load_tokenizer,
@@ -132,7 +133,8 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested)
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
-                                                       ctx.path(f"logs/{name}_samples.jsonl"), append=resume)]
+                                                       ctx.path(f"logs/{name}_samples.jsonl"), append=resume),
+                     StopAtStepBoundary()]
     run.callbacks += plugin_callbacks(run)  # the training_callbacks hook: trackers and the like
     try:
         with process_state().main_process_first():  # one process tokenizes and caches; the others reuse it
@@ -144,7 +146,10 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         start_afresh(checkpoints, settings, ctx.log)
     _use_our_progress_bar(trainer)
     checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
+    ctx.note(log=f"logs/{name}.jsonl", samples=f"logs/{name}_samples.jsonl", checkpoints=f"out/.checkpoints/{name}")
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if stop_requested() and trainer.state.global_step < trainer.state.max_steps:  # keep the checkpoint, no model
+        raise StageStopped(trainer.state.global_step, str(last_good_checkpoint(checkpoints)))
     if trainer.is_world_process_zero():
         _check_output(stage, ctx)  # the folder may have changed during a long run
         save_model(trainer, tokenizer, output, method.sample_style, stage=stage)
