@@ -28,6 +28,8 @@ from minillm_core.runner import Plan, locked_report, make_plan, run_plan
 from minillm_core.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 4
+# Commands that only read run records: they load no plugin (and so no torch), for an agent to poll them cheaply.
+LIGHT_COMMANDS = ("status", "runs", "stop")
 
 
 @click.group()
@@ -36,13 +38,15 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 
 @click.option("--hook-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Longest a plugin hook may take before it is reported and skipped "
                    "(default 30, or MINILLM_HOOK_TIMEOUT; 0: no limit).")
-def cli(quiet: bool, hook_timeout: float | None) -> None:
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, hook_timeout: float | None) -> None:
     """Train a small language model from scratch, end to end, through agent skills.
 
     Start with `minillm-skill run bot-start`; `minillm-skill list` shows every skill.
     """
     _setup_logging(logging.WARNING if quiet or not is_main_process() else logging.INFO)
-    quiet_libraries()
+    if ctx.invoked_subcommand not in LIGHT_COMMANDS:  # they import no library to quieten
+        quiet_libraries()
     if hook_timeout is not None:
         get_host().hook_timeout = hook_timeout
 
@@ -264,5 +268,7 @@ def presets_copy(name: str, dest: Path) -> None:
 
 def main() -> None:
     """Console entry point: plugins may add commands before click parses the arguments."""
-    get_host().call_each("register_commands", cli=cli)
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    if command not in LIGHT_COMMANDS:
+        get_host().call_each("register_commands", cli=cli)
     cli()

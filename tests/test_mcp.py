@@ -128,7 +128,7 @@ def test_runs_start_detached_and_status_follows_them(tmp_path):
 
     async def scenario(session: ClientSession):
         checked = await run_to_the_end(session, "run_env_check", {}, 120)
-        trained = await run_to_the_end(session, "run_pretrain", {"preset": "tiny", "max_steps": 30, "save_steps": 10},
+        trained = await run_to_the_end(session, "run_pretrain", {"preset": "tiny", "max_steps": 10},
                                        300)
         answer = await session.call_tool("ask", {"prompt": "The sky is", "max_new_tokens": 8})
         return checked, trained, answer
@@ -136,7 +136,7 @@ def test_runs_start_detached_and_status_follows_them(tmp_path):
     checked, trained, answer = with_server(tmp_path, scenario)
     assert checked["status"] == "ok", checked
     assert trained["status"] == "ok", trained
-    assert trained["report"]["stages"][0]["metrics"]["steps"] == 30
+    assert trained["report"]["stages"][0]["metrics"]["steps"] == 10
     assert (tmp_path / "out" / "pretrain" / "model.safetensors").is_file()
     assert not answer.is_error, text(answer)
     reply = json.loads(text(answer))
