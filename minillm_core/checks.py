@@ -9,7 +9,6 @@ from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec, resolve_dataset
 from minillm_core.download import dataset_for_training
 from minillm_core.skill import Check, SkillError, StageContext
-from minillm_core.tokenizer import tokenizer_for_new_model
 
 
 def dataset_check(kind: str) -> Callable[[StageContext], list[Check]]:
@@ -75,6 +74,8 @@ def training_inputs(kind: str, builds_new_model: bool) -> Callable[[StageContext
     def inputs(ctx: StageContext) -> list[Path]:
         files = data(ctx)
         if builds_new_model and not ctx.settings.get("init"):
+            from minillm_core.tokenizer import tokenizer_for_new_model  # here: `list` should not import transformers
+
             files.append(tokenizer_for_new_model(ctx.settings.get("tokenizer"), ctx.workdir) / "tokenizer.json")
         return files
 

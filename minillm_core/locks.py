@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 from filelock import FileLock, Timeout
 
 from minillm_core.atomic import write_text_atomic
@@ -58,7 +60,7 @@ def holding(workdir: Path, names: list[str], run_id: str | None) -> Iterator[Non
             try:
                 lock.acquire()
             except Timeout:
-                raise RunLocked(name, read_holder(workdir, name)) from None
+                raise RunLocked(name, _current_holder(workdir, name)) from None
             stack.callback(lock.release)
             if run_id is None:
                 continue
@@ -66,6 +68,18 @@ def holding(workdir: Path, names: list[str], run_id: str | None) -> Iterator[Non
             write_text_atomic(holder_file, json.dumps({"pid": os.getpid(), "run_id": run_id}) + "\n")
             stack.callback(holder_file.unlink, missing_ok=True)  # runs before the release: LIFO
         yield
+
+
+def _current_holder(workdir: Path, name: str, wait_s: float = 2.0) -> dict[str, Any]:
+    """Who holds the lock: the holder writes its file just after taking the lock, so wait a moment for a
+    file naming a live process (not the one a killed run left)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        holder = read_holder(workdir, name)
+        pid = holder.get("pid")
+        if (pid and psutil.pid_exists(pid)) or time.monotonic() > deadline:
+            return holder
+        time.sleep(0.05)
 
 
 def _take_over(workdir: Path, name: str) -> None:

@@ -26,9 +26,12 @@ import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+if TYPE_CHECKING:  # transformers is imported where a tokenizer is made: `minillm-skill list` needs none
+    from transformers import PreTrainedTokenizerFast
 
 from minillm_core.resources import assets_dir
 
@@ -170,6 +173,8 @@ def _mark_special(backend: Tokenizer) -> Tokenizer:
 
 
 def _wrap(backend: Tokenizer) -> PreTrainedTokenizerFast:
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         bos_token=None,  # nothing is prepended: documents end with eos, chat turns open with <|im_start|>
@@ -224,6 +229,8 @@ def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerFast:
     path = Path(path) if path is not None else default_tokenizer_dir()
     if not (path / "tokenizer.json").is_file() and not (path / "tokenizer_config.json").is_file():
         raise FileNotFoundError(f"no tokenizer in {path} (expected tokenizer.json / tokenizer_config.json)")
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # batching needs a pad token; eos is the usual stand-in
