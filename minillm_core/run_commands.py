@@ -87,7 +87,7 @@ def _describe_state(state: dict[str, Any]) -> str:
     lines = [f"run {state['run_id']} ({state['skill']}): {state['status']}{elapsed}"]
     for stage in state["stages"]:
         line = f"  {stage['skill']:<14} {stage['status']:<9}"
-        if stage.get("step") is not None:
+        if stage["status"] == "running" and stage.get("step") is not None:
             line += f" step {stage['step']}/{stage['total_steps']}  loss {stage['loss']:.3f}"
             line += f"  {stage['tokens_per_s'] or 0:,.0f} tok/s  ETA {stage['eta_s'] or 0:.0f} s"
         elif stage.get("summary"):

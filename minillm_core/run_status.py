@@ -37,7 +37,11 @@ def describe(workdir: Path, run_id: str | None = None) -> dict[str, Any]:
 
 
 def _stage(workdir: Path, stage: dict[str, Any]) -> dict[str, Any]:
+    """A finished stage: its summary (the report has the rest). A running one: its progress, from its logs,
+    which are the stage's, not the run's: once it has ended, a later run of the stage writes them."""
     row = {key: stage.get(key) for key in ("skill", "status", "summary", "duration_s")}
+    if stage.get("status") != "running":
+        return row
     line = _last_json_line(workdir / stage["log"]) if stage.get("log") else None
     if line:
         row.update({ours: line.get(theirs) for theirs, ours in _PROGRESS.items()})
