@@ -117,6 +117,35 @@ def test_a_failed_stage_stops_the_pipeline_and_later_stages_are_skipped(tmp_path
     assert report["stages"][2]["summary"] == "not run: second failed"
 
 
+def test_a_stopped_stage_ends_the_pipeline_and_a_rerun_resumes_after_the_finished_ones(tmp_path):
+    calls: list[str] = []
+    stops = iter([True])
+
+    def stopped_once(ctx):
+        if next(stops, False):
+            raise KeyboardInterrupt  # what a signal does to a stage with no training step to wait for
+        calls.append("second")
+        return StageResult("done")
+
+    register(tmp_path, counting_skill(tmp_path, "first", calls, produces="out/first"),
+             Skill.from_folder(make_skill_folder(tmp_path / "skills", "second"), run=stopped_once),
+             counting_skill(tmp_path, "third", calls),
+             Skill.from_folder(make_skill_folder(tmp_path / "skills", "pipeline",
+                                                 metadata={"steps": "first second third"})))
+    host = get_host()
+    report = run_plan(host, make_plan(host, "pipeline", tmp_path))
+    assert [(s["skill"], s["status"]) for s in report["stages"]] == [
+        ("first", "ok"), ("second", "stopped"), ("third", "skipped")]
+    assert report["status"] == "stopped" and "run pipeline" in report["stages"][1]["hint"]
+    assert report["stages"][2]["summary"] == "not run: second stopped"
+    record = json.loads((tmp_path / "logs" / "runs" / f"{report['run_id']}.json").read_text())
+    assert [s["status"] for s in record["stages"]] == ["ok", "stopped", "skipped"] and record["status"] == "stopped"
+
+    again = run_plan(host, make_plan(host, "pipeline", tmp_path))
+    assert [s["status"] for s in again["stages"]] == ["skipped", "ok", "ok"]  # first: up to date, not re-run
+    assert calls == ["first", "second", "third"]
+
+
 def test_a_skill_that_calls_sys_exit_fails_with_a_report(tmp_path):
     def leave(ctx):
         raise SystemExit(4)
