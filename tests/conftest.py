@@ -3,8 +3,10 @@ hub stand-in (`hub`) and a work directory (`workdir`) for the download tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,15 @@ def hub(monkeypatch):
         monkeypatch.setattr(constants, "ENDPOINT", dead)
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", dead + "/{repo_id}/resolve/{revision}/{filename}")
         yield standin
+
+
+@pytest.fixture(scope="session")
+def bot_start_clone(tmp_path_factory) -> tuple[Path, dict]:
+    """bot-start in a fresh clone of the committed state, offline: (the clone, its JSON report). Once a session."""
+    clone = tmp_path_factory.mktemp("bot-start") / "clone"
+    subprocess.run(["git", "clone", "-q", str(Path(__file__).resolve().parent.parent), str(clone)], check=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
+    result = subprocess.run([sys.executable, "-m", "minillm_core", "run", "bot-start", "--json"], cwd=clone,
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return clone, json.loads(result.stdout)

@@ -14,15 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> tuple[Path, dict]:
-    clone = tmp_path_factory.mktemp("bot-start") / "clone"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
-    result = subprocess.run([sys.executable, "-m", "minillm_core", "run", "bot-start", "--json"], cwd=clone,
-                            capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return clone, json.loads(result.stdout)
+@pytest.fixture
+def run(bot_start_clone) -> tuple[Path, dict]:
+    return bot_start_clone
 
 
 def stage(report: dict, name: str) -> dict:
