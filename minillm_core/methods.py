@@ -17,6 +17,8 @@ reports steps, losses and tokens/s like the built-in stages.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from typing import Any
 
 from minillm_core.checks import training_checks, training_inputs
 from minillm_core.data.formats import KINDS
-from minillm_core.options import Option
+from minillm_core.options import EXTRA_ARGS, Option
 from minillm_core.skill import RunFn, Skill, StageContext, StageResult
 
 STYLES = ("completion", "chat")
@@ -40,6 +42,8 @@ class TrainingMethod:
     # Trainer log keys whose first and final values the stage reports, as first_<name> and final_<name>:
     # {"rewards/accuracies": "reward_accuracy"} puts DPO's reward accuracy in the status metrics.
     tracked: dict[str, str] = field(default_factory=dict)
+    # The trainer's config class, "module:Class": `--set args.NAME=VALUE` may set any of its fields.
+    config: str = "transformers:TrainingArguments"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -47,13 +51,30 @@ class TrainingMethod:
         if self.sample_style not in STYLES:
             raise ValueError(f"TrainingMethod sample_style must be one of {', '.join(STYLES)}, got "
                              f"{self.sample_style!r}")
-        if ":" not in self.trainer:
-            raise ValueError(f"TrainingMethod trainer must read 'module:function', got {self.trainer!r}")
+        for name in ("trainer", "config"):
+            if ":" not in getattr(self, name):
+                raise ValueError(f"TrainingMethod {name} must read 'module:name', got {getattr(self, name)!r}")
 
     def build_trainer_function(self) -> Callable[[Any], Any]:
         """The trainer builder, imported only now: trainers pull in torch, transformers and TRL."""
         module, function = self.trainer.split(":")
         return getattr(importlib.import_module(module), function)
+
+    def config_class(self) -> type:
+        module, name = self.config.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    def _known_fields(self, args: dict[str, Any]) -> str | None:
+        """Names that are not fields of the trainer config, as an option error (exit 2, before any work)."""
+        fields = {f.name for f in dataclasses.fields(self.config_class()) if f.init}
+        unknown = sorted(set(args) - fields)
+        if unknown:
+            close = {name: difflib.get_close_matches(name, fields, n=1) for name in unknown}
+            hints = "; ".join(f"'{name}'" + (f" (did you mean '{m[0]}'?)" if m else "") for name, m in close.items())
+            return f"not a field of {self.config.replace(':', '.')}: {hints}"
+        if "output_dir" in args:
+            return "output_dir is where the stage keeps its checkpoints; use `--set output=DIR` for the model"
+        return None
 
     def skill(self, folder: Path, options: dict[str, Option], run: RunFn | None = None) -> Skill:
         """The skill in `folder` (its SKILL.md) that trains with this method. `run` replaces the plain
@@ -65,5 +86,9 @@ class TrainingMethod:
 
             return train(ctx.skill, ctx, self)
 
+        options = {**options, EXTRA_ARGS: Option(
+            EXTRA_ARGS, dict, None, f"`args.NAME=VALUE`: any field of {self.config.replace(':', '.')} (weight_decay, "
+            "lr_scheduler_type, optim, gradient_checkpointing, ...), passed to the trainer as given",
+            valid=self._known_fields)}
         return Skill.from_folder(folder, run=run or train_only, options=options, checks=training_checks(self.kind),
                                  inputs=training_inputs(self.kind, builds_new_model=self.default_init is None))

@@ -84,6 +84,27 @@ def _ratio(value: float) -> str | None:
     return None if 0 <= value < 1 else "must be a share of the steps, from 0 up to (not including) 1"
 
 
+# The trackers `report_to` takes: the module each needs, through the Trainer's own integration.
+TRACKERS = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
+
+
+def trackers(value: str) -> list[str]:
+    """`report_to` as the Trainer takes it: "none" or "tensorboard, wandb" -> [] or ["tensorboard", "wandb"]."""
+    names = [name.strip().lower() for name in str(value).split(",") if name.strip()]
+    return [] if names in ([], ["none"]) else names
+
+
+def _trackers(value: str) -> str | None:
+    import importlib.util
+
+    for name in trackers(value):
+        if name not in TRACKERS:
+            return f"unknown tracker '{name}'; use none or a comma-separated list of {', '.join(TRACKERS)}"
+        if importlib.util.find_spec(TRACKERS[name]) is None:
+            return f"{name} is not installed: pip install {TRACKERS[name]}"
+    return None
+
+
 def _preset(value: str) -> str | None:
     from minillm_core.presets import resolve_preset  # imports transformers: only when a preset is given
 
@@ -142,6 +163,25 @@ def load_config(path: Path) -> dict[str, Any]:
     return data
 
 
+EXTRA_ARGS = "args"  # `args.NAME=VALUE`: any field of the stage's trainer config, passed through
+
+
+def option_of(key: str) -> str:
+    """The option a key sets: `args.weight_decay` sets `args`; any other key, itself."""
+    return EXTRA_ARGS if key.startswith(EXTRA_ARGS + ".") else key
+
+
+def _split_step(key: str) -> tuple[str, str]:
+    """`sft.lr` -> ("sft", "lr"); `args.x` -> ("", "args.x"); `sft.args.x` -> ("sft", "args.x")."""
+    if key.startswith(EXTRA_ARGS + "."):
+        return "", key
+    step, found, name = key.partition(f".{EXTRA_ARGS}.")
+    if found:
+        return step, f"{EXTRA_ARGS}.{name}"
+    step, _, name = key.rpartition(".")
+    return step, name
+
+
 @dataclass(frozen=True)
 class RawSetting:
     """One user-given value, remembered with the folder its relative paths are taken against."""
@@ -157,7 +197,11 @@ def collect_settings(config: Mapping[str, Any], config_base: Path, sets: Mapping
     grouped: dict[str | None, dict[str, RawSetting]] = {}
 
     def put(key: str, value: Any, base: Path) -> None:
-        step, _, name = key.rpartition(".")
+        step, name = _split_step(key)
+        if name == EXTRA_ARGS and isinstance(value, dict):  # a config's `args:` mapping: one key per field,
+            for field_name, field_value in value.items():  # so a step's own `args:` adds to the common ones
+                put(f"{step}.{EXTRA_ARGS}.{field_name}" if step else f"{EXTRA_ARGS}.{field_name}", field_value, base)
+            return
         if step and step not in steps:
             raise OptionError(f"'{key}': '{step}' is not a step of this run; steps: {', '.join(sorted(steps))}")
         grouped.setdefault(step or None, {})[name] = RawSetting(value, base)
@@ -174,11 +218,46 @@ def collect_settings(config: Mapping[str, Any], config_base: Path, sets: Mapping
 
 
 def resolve_settings(options: Mapping[str, Option], raw: Mapping[str, RawSetting]) -> tuple[dict, frozenset]:
-    """Defaults overlaid with the given values, each parsed; returns (settings, keys given)."""
+    """Defaults overlaid with the given values, each parsed; returns (settings, keys given).
+
+    `args.NAME` values (and an `args:` mapping in a config) gather into one `args` dict."""
     settings = {name: option.default for name, option in options.items()}
+    extra: dict[str, Any] = {}
     for name, given in raw.items():
-        settings[name] = options[name].parse(given.value, given.base)
-    return settings, frozenset(raw)
+        if option_of(name) == EXTRA_ARGS:
+            extra.update(_extra_args(name, given.value))
+        else:
+            settings[name] = options[name].parse(given.value, given.base)
+    if extra:
+        settings[EXTRA_ARGS] = options[EXTRA_ARGS].parse(extra, Path.cwd())
+    return settings, frozenset(option_of(name) for name in raw)
+
+
+def _extra_args(key: str, value: Any) -> dict[str, Any]:
+    """`args.weight_decay` = "0.1" -> {"weight_decay": 0.1}: a --set value reads as YAML, as in a config."""
+    if key == EXTRA_ARGS:
+        if not isinstance(value, dict):
+            raise OptionError(f"option 'args' must be a mapping of trainer config fields to values, got {value!r}")
+        return dict(value)
+    return {key.removeprefix(EXTRA_ARGS + "."): _scalar(value) if isinstance(value, str) else value}
+
+
+def _scalar(text: str) -> Any:
+    """A --set value as the trainer config wants it: 0.1 and 1e-4 numbers, true/false, none, else YAML or text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null", ""):
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def check_known_keys(grouped: Mapping[str | None, Mapping[str, RawSetting]],
@@ -187,7 +266,7 @@ def check_known_keys(grouped: Mapping[str | None, Mapping[str, RawSetting]],
     for step, values in grouped.items():
         valid = set(options_by_step[step]) if step else set().union(*options_by_step.values())
         for key in values:
-            if key not in valid:
+            if option_of(key) not in valid:
                 where = f"skill '{step}'" if step else "this run"
                 listing = ", ".join(sorted(valid)) or "none"
                 raise OptionError(f"unknown option '{key}' for {where}; valid options: {listing}")
@@ -220,6 +299,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("compile", str, "auto", "torch.compile the model: auto (pretraining runs long enough for its "
                "start-up, about 45 s on a CPU, to pay back), true or false", valid=one_of("auto", "true", "false")),
         Option("lenient", bool, False, "skip malformed records (counted in the report) instead of failing"),
+        Option("report_to", str, "none", "experiment trackers the Trainer reports to: none, or a comma-separated "
+               "list of tensorboard (event files in logs/tensorboard/<stage>), trackio, wandb", valid=_trackers),
     ]
     options = {spec.name: spec for spec in specs}
     for name, value in defaults.items():

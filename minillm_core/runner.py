@@ -26,6 +26,7 @@ from minillm_core.options import (
     check_known_keys,
     collect_settings,
     load_config,
+    option_of,
     parse_set_pairs,
     resolve_settings,
 )
@@ -98,7 +99,7 @@ def make_plan(host: PluginHost, name: str, workdir: Path, config: Path | None = 
     check_known_keys(grouped, {s.name: s.options for s in steps})
     stages = []
     for step in steps:
-        raw = {k: v for k, v in grouped.get(None, {}).items() if k in step.options}
+        raw = {k: v for k, v in grouped.get(None, {}).items() if option_of(k) in step.options}
         raw.update(grouped.get(step.name, {}))
         settings, explicit = resolve_settings(step.options, raw)
         stages.append(Stage(step, StageContext(step.name, workdir, settings, explicit, force,

@@ -29,6 +29,7 @@ from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
 from minillm_core.models import ModelLoadError, load_model
+from minillm_core.options import trackers
 from minillm_core.outputs import output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.plugin_callbacks import plugin_callbacks
 from minillm_core.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
@@ -70,6 +71,11 @@ class TrainingRun:
     requested_dataset: str = ""  # the registry name or file stem asked for (dataset differs after a fallback)
     callbacks: list = field(default_factory=list)
     data_stats: dict[str, Any] = field(default_factory=dict)  # filled by the stage, for the report
+
+    def config(self, cls: type, **stage_settings: Any) -> Any:
+        """The trainer's config (TrainingArguments, SFTConfig, ...): the common arguments, the stage's own,
+        then the user's `--set args.NAME=VALUE`, which win: the user asked for them by name."""
+        return cls(**{**self.args, **stage_settings, **(self.ctx.settings.get("args") or {})})
 
     def records(self) -> RecordReader:
         spec = self.dataset
@@ -130,6 +136,9 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
     resume = can_resume(checkpoints, settings, ctx.log)
     args = training_arguments(settings, checkpoints, count_parameters(model))
+    args.update(run_name=name, project="minillm-skill")  # how trackers name the run (trackio and wandb)
+    if "tensorboard" in args["report_to"]:  # beside the other logs: the checkpoints folder goes at the end
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.path(f"logs/tensorboard/{name}"))
     run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested)
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
@@ -268,7 +277,7 @@ def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: 
         torch_compile=compile_requested(settings["compile"]),  # a stage of fixed shapes decides `auto` itself
         use_cpu=not cuda,
         activation_checkpointing=False,  # TRL defaults to True; these models are small enough without it
-        report_to="none",
+        report_to=trackers(settings.get("report_to", "none")) or "none",
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=False,  # True would swap in a callback that prints logs to stdout

@@ -41,7 +41,7 @@ def test_run_unknown_skill_exits_2_naming_the_skills(tmp_path):
 
 
 @pytest.mark.parametrize("pair, message", [
-    ("nosuchkey=1", "unknown option 'nosuchkey' for this run; valid options: answer_check, batch_size"),
+    ("nosuchkey=1", "unknown option 'nosuchkey' for this run; valid options: answer_check, args, batch_size"),
     ("lr", "--set expects KEY=VALUE"),
     ("max_steps=lots", "'max_steps': 'lots' is not a valid int"),
     ("nostep.lr=1", "'nostep' is not a step of this run"),

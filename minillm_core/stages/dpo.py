@@ -17,8 +17,8 @@ def build_trainer(run: TrainingRun) -> DPOTrainer:
     reference = copy.deepcopy(run.model).eval().requires_grad_(False)
     settings = run.ctx.settings
     losses, weights = loss_terms(settings["loss_type"], settings["loss_weights"])
-    args = DPOConfig(**run.args, max_length=run.seq_len, beta=settings["beta"], loss_type=losses,
-                     loss_weights=weights)
+    args = run.config(DPOConfig, max_length=run.seq_len, beta=settings["beta"], loss_type=losses,
+                      loss_weights=weights)
     return DPOTrainer(model=run.model, ref_model=reference, args=args, train_dataset=pairs,
                       processing_class=run.tokenizer, callbacks=run.callbacks)
 

@@ -24,8 +24,8 @@ def build_trainer(run: TrainingRun) -> Trainer:
     run.data_stats.update(documents=packed.stats.documents, dataset_tokens=packed.stats.tokens,
                           sequences=packed.stats.blocks, seq_len=run.seq_len)
     # Every token of a packed block is real, so count them all (pad and EOS share an id here).
-    args = TrainingArguments(**{**run.args, "include_num_input_tokens_seen": "all",
-                                "torch_compile": _compile(run, packed.stats.blocks)})
+    args = run.config(TrainingArguments, include_num_input_tokens_seen="all",
+                      torch_compile=_compile(run, packed.stats.blocks))
     return Trainer(model=run.model, args=args, train_dataset=packed.dataset, data_collator=collate_blocks,
                    processing_class=run.tokenizer, callbacks=run.callbacks)
 

@@ -49,8 +49,8 @@ def sft_trainer(run: TrainingRun, records: datasets.Dataset) -> SFTTrainer:
     if not assistant_only:
         run.ctx.log.warning("the chat template has no {%% generation %%} marks: loss on every token")
     # Built padding-free (which leaves truncation to us), then switched back when the chats are long.
-    args = SFTConfig(**run.args, max_length=None, padding_free=True, assistant_only_loss=assistant_only,
-                     packing=False)
+    args = run.config(SFTConfig, max_length=None, padding_free=True, assistant_only_loss=assistant_only,
+                      packing=False)
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
                       task_type="CAUSAL_LM") if run.ctx.settings["lora"] else None
     weight = float(run.ctx.settings.get("reasoning_weight", 1.0))

@@ -9,7 +9,7 @@ from minillm_core.methods import TrainingMethod
 from minillm_core.options import Option, greater_than, training_options
 
 METHOD = TrainingMethod(kind="dpo", trainer="minillm_core.stages.dpo:build_trainer", default_init="out/sft",
-                        tracked={"rewards/accuracies": "reward_accuracy"})
+                        tracked={"rewards/accuracies": "reward_accuracy"}, config="trl:DPOConfig")
 # For tiny + embedded, like pretrain's defaults: measured against sft's answers (README, "How dpo was chosen"),
 # 2e-4 with the plain DPO loss wrecked them; 1e-4 with the sft term kept them. The GPU profile uses 1e-6 (TRL's).
 OPTIONS = training_options(dataset="embedded-dpo", lr=1e-4)

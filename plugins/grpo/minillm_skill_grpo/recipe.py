@@ -24,7 +24,7 @@ def build_trainer(run: TrainingRun) -> GRPOTrainer:
     prompts = prompts.map(lambda r: {"prompt": r["messages"][:-1], "answer": r["messages"][-1]["content"]},
                           remove_columns=records.column_names)
     run.data_stats.update(prompts=len(prompts))
-    args = GRPOConfig(**run.args, num_generations=settings["generations"],
+    args = run.config(GRPOConfig, num_generations=settings["generations"],
                       max_completion_length=settings["max_new_tokens"], temperature=settings["temperature"],
                       beta=settings["beta"])
     return GRPOTrainer(model=run.model, reward_funcs=[correct_result, answer_form], args=args,

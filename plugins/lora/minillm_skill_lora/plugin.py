@@ -14,7 +14,8 @@ from minillm_core.api import Option, StageContext, StageResult, TrainingMethod, 
 from minillm_skill_lora import health_qa
 
 HERE = Path(__file__).parent
-METHOD = TrainingMethod(kind="sft", trainer="minillm_skill_lora.recipe:build_trainer", default_init="out/sft")
+METHOD = TrainingMethod(kind="sft", trainer="minillm_skill_lora.recipe:build_trainer", default_init="out/sft",
+                        config="trl:SFTConfig")
 # Sized for the tiny preset on a CPU (about 30 s): LoRA adapters learn at a higher rate than full weights.
 OPTIONS = training_options(dataset=str(HERE / "data" / "health_qa.jsonl"), lr=1e-2, epochs=4, batch_size=16,
                            log_steps=5)
