@@ -48,6 +48,7 @@ from minillm_core.distributed import is_main_process
 from minillm_core.eval_table import comparison_markdown, one_line, one_line_all
 from minillm_core.eval_tasks import LOCAL_TASKS, headline_metric, load_tasks, require_hub, run_tasks
 from minillm_core.likelihood import BATCH_SIZE, Reply, chat_perplexity, perplexity, preference_figures, reply_logprobs
+from minillm_core.model_card import add_eval_results
 from minillm_core.plugins import get_host
 from minillm_core.samples import DEFAULT_PROMPTS, greedy_answers
 from minillm_core.skill import SkillError, StageContext, StageResult
@@ -220,6 +221,8 @@ def run_eval(ctx: StageContext, paths: dict[str, Path]) -> StageResult:
     best = best_model({name: result for name, result in models.items() if not result["untrained"]})
     if is_main_process():
         _write_results(ctx.path("out/eval/results.json"), models, inputs, best)
+        for name, path in paths.items():  # the figures join each model's card (model_card.py)
+            add_eval_results(path, models[name])
     return StageResult(f"{len(models)} model(s): {one_line_all(models)}; best: {best}",
                        metrics={"best_model": best, **_metrics(models, [*inputs.plugin_tasks, *extra])},
                        artifacts=["out/eval/results.json", "out/eval/tasks"], details=comparison_markdown(models))

@@ -28,19 +28,18 @@ from minillm_core.checks import resolve_stage_dataset
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
-from minillm_core.models import ModelLoadError, load_model
+from minillm_core.model_card import write_training_card
 from minillm_core.options import trackers
 from minillm_core.outputs import output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.plugin_callbacks import plugin_callbacks
-from minillm_core.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
+from minillm_core.presets import count_parameters, resolve_preset
 from minillm_core.skill import SkillError, StageContext, StageResult
 from minillm_core.speedups import compile_requested, use_bf16
+from minillm_core.start_model import load_start_model, start_folder, start_init
 from minillm_core.stopping import StageStopped, stop_requested
 from minillm_core.tokenizer import (
     chat_stop_token_ids,
-    load_tokenizer,
     save_tokenizer,
-    tokenizer_for_new_model,
     tokenizer_sha256,
     with_chat_template,
 )
@@ -164,21 +163,13 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         save_model(trainer, tokenizer, output, method.sample_style, stage=stage)
         clear_checkpoints(checkpoints)
     stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method, name)
-    start = _start_folder(settings, ctx, method.default_init)
+    if trainer.is_world_process_zero():
+        write_training_card(output, stage, ctx.workdir, start_init(settings, ctx, method.default_init), dataset,
+                            stage_result.metrics)
+    start = start_folder(settings, ctx, method.default_init)
     if trainer.is_world_process_zero() and start and answer_check.wanted(settings.get("answer_check"), dataset.name):
         _check_answers(stage, start, output, method.sample_style, stage_result, ctx)
     return stage_result
-
-
-def _init(settings: dict[str, Any], ctx: StageContext, default_init: str | None) -> str | None:
-    """The model a stage starts from: `init`, else the previous stage's folder (None: a new model)."""
-    return settings.get("init") or (str(ctx.path(default_init)) if default_init else None)
-
-
-def _start_folder(settings: dict[str, Any], ctx: StageContext, default_init: str | None) -> Path | None:
-    """The local model folder the stage started from (None: a new model, or a hub id)."""
-    init = _init(settings, ctx, default_init)
-    return Path(init) if init and (Path(init) / "config.json").is_file() else None
 
 
 def _check_answers(stage: str, start: Path, output: Path, style: str, result: StageResult,
@@ -218,39 +209,6 @@ def _check_not_empty(trainer: Trainer, run: TrainingRun) -> None:
     raise SkillError(f"no training examples are left from {run.dataset.path}: every one is longer than "
                      f"max_seq_len={run.seq_len} tokens, or empty",
                      hint=f"`--set max_seq_len=` more than {run.seq_len}, or use shorter examples")
-
-
-def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: str | None):
-    """The model a stage starts from: `init` (folder or hub id), the previous stage's, or a new one."""
-    init = _init(settings, ctx, default_init)
-    if init is None:
-        folder = tokenizer_for_new_model(settings.get("tokenizer"), ctx.workdir)
-        tokenizer = load_tokenizer(folder)
-        minimum = resolve_preset(settings["preset"]).min_vocab_size
-        config = model_config(settings["preset"], vocab_size=vocab_size_for(tokenizer, minimum))
-        ctx.log.info("building a new %s model (preset %s, %d embedding rows) with the tokenizer in %s",
-                     config.model_type, settings["preset"], config.vocab_size, folder)
-        return build_model(config), tokenizer
-    path = _local_model_path(init, ctx)
-    ctx.log.info("starting from %s", path)
-    try:
-        return load_model(path, for_training=True)
-    except ModelLoadError as exc:
-        raise SkillError(str(exc), hint=exc.hint) from exc
-
-
-def _local_model_path(init: str, ctx: StageContext) -> str:
-    if Path(init).exists():
-        return init
-    if Path(init).is_absolute():
-        raise SkillError(f"model folder {init} does not exist", hint="check `--set init=...`")
-    from huggingface_hub import snapshot_download  # a hub id, e.g. Qwen/Qwen3-0.6B
-
-    try:
-        return snapshot_download(init, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt"])
-    except Exception as exc:
-        raise SkillError(f"cannot fetch model '{init}' from the hub: {exc}",
-                         hint="check the network (`minillm-skill run env-check`) or give a local folder") from exc
 
 
 def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: int) -> dict[str, Any]:
@@ -302,6 +260,7 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, sta
         model.generation_config.eos_token_id = (chat_stop_token_ids(tokenizer) if sample_style == "chat"
                                                 else tokenizer.eos_token_id)
         model.save_pretrained(staging, safe_serialization=True)
+        trainer.state.save_to_json(str(staging / "trainer_state.json"))  # every step's log, kept with the model
         if sample_style == "completion":  # a base model carries no chat template, whatever its tokenizer had
             tokenizer.chat_template = None
         save_tokenizer(tokenizer, staging)

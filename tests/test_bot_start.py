@@ -108,6 +108,24 @@ def test_the_final_model_answers_best_of_all_stages(run):
     assert json.loads((clone / "reports" / "latest.json").read_text())["final_model"] == final
 
 
+def test_every_model_folder_is_hub_ready_with_a_card_and_its_trainer_state(run):
+    from huggingface_hub import ModelCard
+
+    clone, report = run
+    results = json.loads((clone / "out" / "eval" / "results.json").read_text())["models"]
+    for name, start in (("pretrain", None), ("sft", "`out/pretrain`"), ("dpo", "`out/sft`")):
+        folder = clone / "out" / name
+        card = ModelCard.load(folder / "README.md")  # huggingface_hub parses the metadata
+        assert (card.data.license, card.data.library_name, card.data.pipeline_tag) == (
+            "apache-2.0", "transformers", "text-generation")
+        assert {"minillm-skill", name} <= set(card.data.tags)
+        assert (f"from {start}" if start else "from scratch") in card.text
+        accuracy = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
+        assert accuracy.metric_value == round(results[name]["answer_accuracy"], 4)
+        state = json.loads((folder / "trainer_state.json").read_text())
+        assert state["global_step"] == stage(report, name)["metrics"]["steps"] and state["log_history"]
+
+
 @pytest.mark.parametrize("prompt", ["Who are you?", "你是谁？"])
 def test_chat_with_the_final_model_says_who_it_is(run, prompt):
     clone, report = run
