@@ -25,6 +25,7 @@ from minillm_core.plugins import UnknownSkill, get_host
 from minillm_core.quiet import quiet_libraries
 from minillm_core.run_commands import run_detached, runs_command, status_command, stop_command
 from minillm_core.runner import Plan, locked_report, make_plan, run_plan
+from minillm_core.serve import serve_command
 from minillm_core.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 4
@@ -226,7 +227,7 @@ def plugins(as_json: bool, include_builtins: bool) -> None:
             click.echo(f"{problem.plugin}: ERROR {problem.when}: {problem.error}")
 
 
-for command in (chat_command, status_command, runs_command, stop_command, mcp_command):
+for command in (chat_command, status_command, runs_command, stop_command, mcp_command, serve_command):
     cli.add_command(command)
 
 
