@@ -51,9 +51,9 @@ class TrainingMethod:
         if self.sample_style not in STYLES:
             raise ValueError(f"TrainingMethod sample_style must be one of {', '.join(STYLES)}, got "
                              f"{self.sample_style!r}")
-        for name in ("trainer", "config"):
+        for name, form in (("trainer", "module:function"), ("config", "module:Class")):
             if ":" not in getattr(self, name):
-                raise ValueError(f"TrainingMethod {name} must read 'module:name', got {getattr(self, name)!r}")
+                raise ValueError(f"TrainingMethod {name} must read '{form}', got {getattr(self, name)!r}")
 
     def build_trainer_function(self) -> Callable[[Any], Any]:
         """The trainer builder, imported only now: trainers pull in torch, transformers and TRL."""

@@ -254,7 +254,8 @@ def test_ctrl_c_stops_the_server_at_once_even_mid_reply(keyed):
 
 def test_without_fastapi_it_says_what_to_install():
     blocked = "import sys; sys.modules['fastapi'] = None; sys.modules['uvicorn'] = None; "
-    result = subprocess.run([sys.executable, "-c", blocked + SERVE[-1]], capture_output=True, text=True, env=ENV,
+    run_serve = "sys.argv = ['minillm-skill', 'serve']; from minillm_core.cli import main; main()"
+    result = subprocess.run([sys.executable, "-c", blocked + run_serve], capture_output=True, text=True, env=ENV,
                             timeout=120)
     assert result.returncode == 1 and "pip install 'minillm-skill[serve]'" in result.stderr, result.stderr
 
@@ -298,7 +299,7 @@ def canned_app(tmp_path_factory):
     """The app on a random tiny chat model (for its template and tokenizer), replying with a thought and a call."""
     from fastapi.testclient import TestClient
 
-    from minillm_core import serve
+    from minillm_core import model_worker, serve
     from minillm_core.chat import load_bot
     from minillm_core.generation import GeneratedReply
 
@@ -312,7 +313,7 @@ def canned_app(tmp_path_factory):
 
     bot = load_bot(save_tiny_model(tmp_path_factory.mktemp("serve-canned") / "tiny-chat", seed=5))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(serve, "generate_reply", canned)
+        patch.setattr(model_worker, "generate_reply", canned)
         with TestClient(serve.create_app(bot)) as http:
             yield http
 
