@@ -105,6 +105,12 @@ def _trackers(value: str) -> str | None:
     return None
 
 
+def _pushable(repo_id: str) -> str | None:
+    from minillm_core.hub_push import push_problem
+
+    return push_problem(repo_id)
+
+
 def _preset(value: str) -> str | None:
     from minillm_core.presets import resolve_preset  # imports transformers: only when a preset is given
 
@@ -299,6 +305,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("compile", str, "auto", "torch.compile the model: auto (pretraining runs long enough for its "
                "start-up, about 45 s on a CPU, to pay back), true or false", valid=one_of("auto", "true", "false")),
         Option("lenient", bool, False, "skip malformed records (counted in the report) instead of failing"),
+        Option("push_to_hub", str, None, "after training, upload the model folder to this Hugging Face Hub model "
+               "repository, ORG/NAME (made when missing; needs HF_TOKEN)", valid=_pushable),
         Option("report_to", str, "none", "experiment trackers the Trainer reports to: none, or a comma-separated "
                "list of tensorboard (event files in logs/tensorboard/<stage>), trackio, wandb", valid=_trackers),
     ]

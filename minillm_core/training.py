@@ -28,6 +28,7 @@ from minillm_core.checks import resolve_stage_dataset
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
+from minillm_core.hub_push import push_model
 from minillm_core.model_card import write_training_card
 from minillm_core.options import trackers
 from minillm_core.outputs import output_path, run_name, stage_output, staged_output, workdir_relative
@@ -166,6 +167,8 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     if trainer.is_world_process_zero():
         write_training_card(output, stage, ctx.workdir, start_init(settings, ctx, method.default_init), dataset,
                             stage_result.metrics)
+        if settings.get("push_to_hub"):
+            _push(output, stage, settings["push_to_hub"], stage_result, ctx)
     start = start_folder(settings, ctx, method.default_init)
     if trainer.is_world_process_zero() and start and answer_check.wanted(settings.get("answer_check"), dataset.name):
         _check_answers(stage, start, output, method.sample_style, stage_result, ctx)
@@ -183,6 +186,18 @@ def _check_answers(stage: str, start: Path, output: Path, style: str, result: St
     if check["regressed"]:
         warning, result.hint = answer_check.regression_warning(stage, check)
         result.warnings.append(warning)
+
+
+def _push(output: Path, stage: str, repo_id: str, result: StageResult, ctx: StageContext) -> None:
+    """Upload the saved model; a failed upload is a warning, not a failed stage: the model is saved and whole."""
+    try:
+        result.metrics["push_to_hub"] = push_model(output, repo_id, stage)
+        ctx.log.info("%s: pushed %s to %s", stage, output.name, result.metrics["push_to_hub"]["url"])
+    except Exception as exc:  # network, permissions, a hub error: all leave the saved model as it is
+        result.metrics["push_to_hub"] = {"repo": repo_id, "error": f"{type(exc).__name__}: {exc}"}
+        result.warnings.append(f"could not push {output.name} to the hub repository {repo_id}: {exc}")
+        result.hint = (f"the model is saved in {workdir_relative(str(output), ctx.workdir)}; push it with "
+                       f"`huggingface-cli upload {repo_id} {workdir_relative(str(output), ctx.workdir)}`")
 
 
 def output_dir(stage: str, ctx: StageContext) -> Path:

@@ -7,10 +7,15 @@
 It answers what `get_hf_file_metadata` (HEAD) and `http_get` (GET, with `Range: bytes=N-` -> 206) ask
 for, with the headers the real hub sends for an LFS file (X-Repo-Commit, X-Linked-Etag = sha256,
 X-Linked-Size), plus the address our reachability probe asks. Every request is kept in `requests`.
+
+Uploads (`create_repo`, then `upload_folder`: preupload, then one commit) land in `uploads`
+({(repo, path): bytes}); every file is taken inline (no LFS), as the hub does for small ones. The bearer
+token of each upload request is kept in `tokens`.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -20,7 +25,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import yaml
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+_UPLOAD = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<action>preupload|commit)/[^/]+$")
 _RESOLVE = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<file>.+)$")
 
 
@@ -41,6 +49,10 @@ class HubStandIn:
     def __init__(self) -> None:
         self.files: dict[tuple[str, str], HostedFile] = {}
         self.requests: list[Request] = []
+        self.uploads: dict[tuple[str, str], bytes] = {}
+        self.commits: list[str] = []  # commit summaries, in order
+        self.tokens: list[str | None] = []
+        self.validated: list[str] = []  # READMEs whose front matter the client asked to check
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
@@ -96,6 +108,53 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_POST(self) -> None:  # noqa: N802
+            hub.requests.append(Request(self.command, self.path, None))
+            hub.tokens.append(self.headers.get("Authorization"))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path == "/api/repos/create":
+                request = json.loads(body)
+                return self._json({"url": f"{hub.endpoint}/{request['organization']}/{request['name']}"})
+            if self.path == "/api/validate-yaml":  # a README's front matter, before the commit that adds it
+                return self._validate_yaml(json.loads(body)["content"])
+            upload = _UPLOAD.match(self.path)
+            if upload and upload["action"] == "preupload":
+                files = json.loads(body)["files"]
+                return self._json({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                             for f in files]})
+            if upload and upload["action"] == "commit":
+                self._commit(upload["repo"], body)
+                return self._json({"commitUrl": f"{hub.endpoint}/{upload['repo']}/commit/{COMMIT}",
+                                   "commitOid": COMMIT})
+            return self._empty(404)
+
+        def _commit(self, repo: str, body: bytes) -> None:
+            """The commit's NDJSON: a header line (the summary), then one line per file, base64 inline."""
+            for line in body.decode().splitlines():
+                key, value = json.loads(line).values()
+                if key == "header":
+                    hub.commits.append(value["summary"])
+                elif key == "file":
+                    hub.uploads[(repo, value["path"])] = base64.b64decode(value["content"])
+
+        def _validate_yaml(self, content: str) -> None:
+            match = re.match(r"^---\n(.*?)\n---\n", content, re.DOTALL)
+            try:
+                valid = match is not None and isinstance(yaml.safe_load(match[1]), dict)
+            except yaml.YAMLError:
+                valid = False
+            hub.validated.append(content)
+            self._json({"errors": [] if valid else [{"message": "no valid YAML front matter"}], "warnings": []},
+                       200 if valid else 400)
+
+        def _json(self, data: dict, status: int = 200) -> None:
+            payload = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
 
         def _empty(self, status: int, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
