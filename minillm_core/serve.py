@@ -30,6 +30,7 @@ import click
 from minillm_core.chat import Bot, default_model, load_bot
 from minillm_core.generation import GeneratedReply
 from minillm_core.model_worker import GenerationCancelled, ModelWorker, Prepared
+from minillm_core.resources import assets_dir
 
 if TYPE_CHECKING:
     from minillm_core.openai_api import ChatCompletionRequest
@@ -67,6 +68,12 @@ def create_app(bot: Bot, api_key: str | None = None) -> Any:
     app.state.worker = worker  # for the server to stop generation at once on Ctrl-C
     _add_error_handlers(app)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)] if api_key else [])
+
+    @app.get("/", include_in_schema=False)
+    async def chat_page() -> Any:  # the web chat (assets/chat.html): a page on the same API
+        from fastapi.responses import HTMLResponse
+
+        return HTMLResponse((assets_dir() / "chat.html").read_text(encoding="utf-8"))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -144,6 +145,30 @@ def test_the_streamed_answer_is_the_same_text(client, model_id, identity_answer)
     assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == "stop"
     assert chunks[-1].usage.completion_tokens == identity_answer.usage.completion_tokens
     assert {chunk.object for chunk in chunks} == {"chat.completion.chunk"} and len({c.id for c in chunks}) == 1
+
+
+def test_the_web_chat_streams_the_answer_in_a_real_browser(server, identity_answer, tmp_path):
+    """Chromium (Debian's package) driven by Playwright: load /, ask, see the streamed answer; a screenshot is
+    kept in $MINILLM_TEST_ARTIFACTS (default: the test's tmp folder)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra has it)")
+    chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if chromium is None:
+        pytest.skip("no Chromium on this machine: `apt-get install chromium` (Debian) runs this test")
+    artifacts = Path(os.environ.get("MINILLM_TEST_ARTIFACTS", tmp_path))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(server.root + "/")
+        page.eval_on_selector("#temperature", "slider => { slider.value = '0'; slider.oninput(); }")  # greedy
+        page.fill("#prompt", WHO)
+        page.click("#send")
+        page.wait_for_function("!document.querySelector('#send').disabled"
+                               " && document.querySelectorAll('.message.assistant').length === 1", timeout=120_000)
+        shown = page.inner_text(".message.assistant")
+        page.screenshot(path=str(artifacts / "web-chat.png"))
+        browser.close()
+    assert shown.strip() == identity_answer.choices[0].message.content.strip()
+    assert (artifacts / "web-chat.png").stat().st_size > 1000
 
 
 def test_tools_go_into_the_prompt(client, model_id):
