@@ -7,7 +7,7 @@ name map and its Q8_0 quantizer, following what llama.cpp's convert_hf_to_gguf.p
 - the tokenizer as `tokenizer.ggml.*`: model "gpt2" (byte-level BPE), the tokens (padded with [PADn] up to
   the embedding rows), their types (special added tokens CONTROL, other added tokens such as <think>
   USER_DEFINED), the merges, the special ids and the chat template, via gguf's SpecialVocab;
-- `tokenizer.ggml.pre`, the pre-tokenizer's name in llama.cpp ("gpt2" or "qwen2"), read from tokenizer.json;
+- `tokenizer.ggml.pre`, the pre-tokenizer's name in llama.cpp ("gpt-2" or "qwen2"), read from tokenizer.json;
 - the q and k projections permuted as llama.cpp's LlamaModel.permute does (its RoPE pairs neighbouring
   dimensions, Hugging Face's pairs the two halves), so the attention stays the same;
 - 1-D tensors (the norms) in F32 whatever the quant, as llama.cpp does.
@@ -95,9 +95,10 @@ def read_model_config(model_dir: Path) -> dict[str, Any]:
 
 
 def pre_tokenizer_name(tokenizer_json: dict[str, Any]) -> str:
-    """llama.cpp's name for the pre-tokenizer of this tokenizer.json: "gpt2" (GPT-2's ByteLevel regex, this
-    project's default) or "qwen2" (Qwen2's split, the tokenizer option `split_digits`). llama.cpp splits
-    text by this name, not by the regex in the file, so any other pre-tokenizer cannot be exported."""
+    """llama.cpp's name for the pre-tokenizer of this tokenizer.json: "gpt-2" (GPT-2's ByteLevel regex, this
+    project's default; with the hyphen: llama.cpp refuses "gpt2", as llama-cpp-python 0.3.36 showed) or
+    "qwen2" (Qwen2's split, the tokenizer option `split_digits`). llama.cpp splits text by this name, not by
+    the regex in the file, so any other pre-tokenizer cannot be exported."""
     from minillm_core.tokenizer import QWEN2_PATTERN
 
     model = tokenizer_json.get("model") or {}
@@ -107,7 +108,7 @@ def pre_tokenizer_name(tokenizer_json: dict[str, Any]) -> str:
                           f"{(tokenizer_json.get('normalizer') or {}).get('type')!r}")
     pre = tokenizer_json.get("pre_tokenizer") or {}
     if pre.get("type") == "ByteLevel" and pre.get("use_regex", True) and not pre.get("add_prefix_space"):
-        return "gpt2"
+        return "gpt-2"
     steps = pre.get("pretokenizers") or []
     if (pre.get("type") == "Sequence" and len(steps) == 2 and steps[0].get("type") == "Split"
             and steps[0].get("pattern") == {"Regex": QWEN2_PATTERN} and steps[0].get("behavior") == "Isolated"
@@ -115,7 +116,7 @@ def pre_tokenizer_name(tokenizer_json: dict[str, Any]) -> str:
             and not steps[1].get("use_regex", True)):
         return "qwen2"
     raise ExportError("the export cannot name this tokenizer's pre-tokenizer for llama.cpp (it knows pre-tokenizers "
-                      "by name, and only GPT-2's ByteLevel regex, 'gpt2', and Qwen2's digit split, 'qwen2', are "
+                      "by name, and only GPT-2's ByteLevel regex, 'gpt-2', and Qwen2's digit split, 'qwen2', are "
                       f"recognised here): {json.dumps(pre)[:300]}")
 
 

@@ -58,7 +58,7 @@ def test_f16_export_through_the_skill_matches_the_original(chat_model, tmp_path)
     assert metrics["path"] == "out/export/sft-f16.gguf" and metrics["quant"] == "f16"
     assert metrics["size_bytes"] == (tmp_path / metrics["path"]).stat().st_size
     assert metrics["tensors"] == 2 + 4 * 9  # embeddings, final norm, and 9 per block (the head is tied)
-    assert metrics["pre_tokenizer"] == "gpt2"
+    assert metrics["pre_tokenizer"] == "gpt-2"
     verify = metrics["verify"]
     assert verify["prompts"] >= 5 and verify["tokenizer_match"] and verify["template_match"]
     assert verify["identical"] == verify["prompts"] and verify["match_share"] == 1.0
@@ -102,7 +102,7 @@ def test_pre_tokenizer_names():
     from minillm_core.tokenizer import default_tokenizer_dir, train_tokenizer
 
     shipped = json.loads((default_tokenizer_dir() / "tokenizer.json").read_text(encoding="utf-8"))
-    assert pre_tokenizer_name(shipped) == "gpt2"
+    assert pre_tokenizer_name(shipped) == "gpt-2"
     digits = train_tokenizer(["a 123 b", "你好 45"] * 20, vocab_size=300, split_digits=True)
     assert pre_tokenizer_name(json.loads(digits.backend_tokenizer.to_str())) == "qwen2"
     other = dict(shipped, pre_tokenizer={"type": "Whitespace"})
