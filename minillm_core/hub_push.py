@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from minillm_core.hub import hub_endpoint, offline_requested
-from minillm_core.outputs import MARKER
 
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -29,12 +28,13 @@ def push_problem(repo_id: str | None) -> str | None:
     return None
 
 
-def push_model(folder: Path, repo_id: str, stage: str) -> dict[str, Any]:
-    """Upload `folder` as one commit to model repository `repo_id`; what it made (url, commit)."""
+def push_model(folder: Path, repo_id: str, stage: str, ignore: list[str] | None = None) -> dict[str, Any]:
+    """Upload `folder` (but the files matching `ignore`) as one commit to model repository `repo_id`; what it
+    made (url, commit)."""
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub_endpoint())
     url = api.create_repo(repo_id, exist_ok=True, repo_type="model")
     commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                               commit_message=f"minillm-skill {stage}: {folder.name}", ignore_patterns=[MARKER])
+                               commit_message=f"minillm-skill {stage}: {folder.name}", ignore_patterns=ignore)
     return {"repo": repo_id, "url": str(url), "commit": commit.oid, "commit_url": str(commit)}

@@ -31,7 +31,7 @@ from minillm_core.distributed import process_state
 from minillm_core.hub_push import push_model
 from minillm_core.model_card import write_training_card
 from minillm_core.options import trackers
-from minillm_core.outputs import output_path, run_name, stage_output, staged_output, workdir_relative
+from minillm_core.outputs import MARKER, output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.plugin_callbacks import plugin_callbacks
 from minillm_core.presets import count_parameters, resolve_preset
 from minillm_core.skill import SkillError, StageContext, StageResult
@@ -191,7 +191,7 @@ def _check_answers(stage: str, start: Path, output: Path, style: str, result: St
 def _push(output: Path, stage: str, repo_id: str, result: StageResult, ctx: StageContext) -> None:
     """Upload the saved model; a failed upload is a warning, not a failed stage: the model is saved and whole."""
     try:
-        result.metrics["push_to_hub"] = push_model(output, repo_id, stage)
+        result.metrics["push_to_hub"] = push_model(output, repo_id, stage, ignore=[MARKER])  # our marker stays
         ctx.log.info("%s: pushed %s to %s", stage, output.name, result.metrics["push_to_hub"]["url"])
     except Exception as exc:  # network, permissions, a hub error: all leave the saved model as it is
         result.metrics["push_to_hub"] = {"repo": repo_id, "error": f"{type(exc).__name__}: {exc}"}
