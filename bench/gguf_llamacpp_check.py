@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from minillm_core.export_gguf import VERIFY_PROMPTS, _common_prefix, _greedy, _prompt_text
+from minillm_core.gguf_verify import VERIFY_PROMPTS, common_prefix, greedy_tokens, prompt_text
 
 
 def main() -> int:
@@ -40,13 +40,13 @@ def main() -> int:
     matched = total = 0
     tokenizer_ok = True
     for prompt in VERIFY_PROMPTS:
-        text = _prompt_text(tokenizer, prompt)
+        text = prompt_text(tokenizer, prompt)
         ids = tokenizer(text, add_special_tokens=False).input_ids
         theirs_ids = llama.tokenize(text.encode(), add_bos=False, special=True)
         tokenizer_ok &= theirs_ids == ids
-        expected = _greedy(original, ids, args.tokens, stops)
+        expected = greedy_tokens(original, ids, args.tokens, stops)
         got = _llama_greedy(llama, ids, args.tokens, stops)
-        same = _common_prefix(expected, got)
+        same = common_prefix(expected, got)
         matched, total = matched + same, total + max(len(expected), 1)
         print(f"{prompt!r}: tokenizer {'same' if theirs_ids == ids else 'DIFFERENT'}, {same}/{len(expected)} "
               f"tokens match\n  transformers: {tokenizer.decode(expected)!r}\n"

@@ -19,8 +19,8 @@ from minillm_core.export_gguf import (  # noqa: E402 (after the skip: the module
     export_gguf,
     ollama_modelfile,
     pre_tokenizer_name,
-    verify_gguf,
 )
+from minillm_core.gguf_verify import verify_gguf  # noqa: E402
 from tests.helpers import invoke  # noqa: E402
 
 

@@ -56,6 +56,7 @@ def model_inputs(ctx: StageContext) -> list[Path]:
 
 def run(ctx: StageContext) -> StageResult:
     from minillm_core import export_gguf as gg  # numpy, gguf and torch load only when export runs
+    from minillm_core.gguf_verify import verify_gguf
     from minillm_core.outputs import stage_output, workdir_relative, write_marker
 
     try:
@@ -74,7 +75,7 @@ def run(ctx: StageContext) -> StageResult:
                                         "minimind2)") from None
     template = gg.chat_template_of(model)
     modelfile = _write_modelfile(folder, info.path.name, template)
-    figures = gg.verify_gguf(model, info.path) if ctx.settings["verify"] else None
+    figures = verify_gguf(model, info.path) if ctx.settings["verify"] else None
     result = _result(ctx, model, info, modelfile, figures, workdir_relative)
     if template and "<|im_start|>" not in template:  # the Modelfile's TEMPLATE is written for ChatML only
         result.warnings.append("the model's chat template is not ChatML: the Modelfile continues plain prompts; "
