@@ -133,7 +133,8 @@ def answer_turn(bot: Bot, history: list[dict[str, Any]], options: GenerationOpti
 # --- the command -------------------------------------------------------------------------------------
 
 
-def _note(message: str) -> None:
+def note(message: str) -> None:
+    """A line for the person at the terminal (stderr: stdout carries the answers or the JSON)."""
     click.echo(f"[minillm] {message}", err=True)
 
 
@@ -142,12 +143,17 @@ def _stream_to_stdout(text: str) -> None:
     click.echo(text, nl=False)
 
 
+# Which model to talk to: chat and serve take the same two options.
+MODEL_OPTION = click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
+                            help="A Hugging Face model folder (default: the last run's final model, else the newest "
+                                 "one a training stage wrote in out/).")
+WORKDIR_OPTION = click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
+                              help="Where to look for out/<stage> (default: the current directory).")
+
+
 @click.command("chat")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="A Hugging Face model folder (default: the last run's final model, else the newest one a "
-                   "training stage wrote in out/).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
-              help="Where to look for out/<stage> (default: the current directory).")
+@MODEL_OPTION
+@WORKDIR_OPTION
 @click.option("--prompt", help="Answer this prompt once and exit (for scripts and agents).")
 @click.option("--json", "as_json", is_flag=True, help="With --prompt: stdout is exactly one JSON document.")
 @click.option("--system", help="A system prompt (chat mode).")
@@ -204,7 +210,7 @@ def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_j
         exchange = answer_turn(bot, [{"role": "user", "content": prompt}], options, on_text=_stream_to_stdout,
                                on_call=_show_call)
         click.echo()
-        _note(f"{exchange.reply.new_tokens} new tokens in {exchange.reply.seconds:.2f} s, "
+        note(f"{exchange.reply.new_tokens} new tokens in {exchange.reply.seconds:.2f} s, "
               f"stopped by {exchange.reply.stopped_by}")
 
 
@@ -214,14 +220,14 @@ def _tools_for(bot: Bot) -> dict[str, Any]:
     if bot.mode != "chat":
         raise click.UsageError("--tools needs a chat model (this one is used in completion mode)")
     tools = get_host().chat_tools()
-    _note(f"tools: {', '.join(tools)}")
+    note(f"tools: {', '.join(tools)}")
     return tools
 
 
 def _show_call(call: dict[str, Any]) -> None:
     """A tool call made during an answer, on its own line after the streamed call text."""
     click.echo()
-    _note(f"tool {call['name']}({json.dumps(call['arguments'], ensure_ascii=False)}) -> {call['result']}")
+    note(f"tool {call['name']}({json.dumps(call['arguments'], ensure_ascii=False)}) -> {call['result']}")
 
 
 def _start(model_dir: Path | None, workdir: Path, prompt: str | None, as_json: bool, system: str | None,
@@ -235,12 +241,12 @@ def _start(model_dir: Path | None, workdir: Path, prompt: str | None, as_json: b
         raise click.UsageError("--stop needs a non-empty text")
     path = (model_dir or default_model(workdir)).resolve()
     bot = load_bot(path, mode, system)
-    _note(f"model {path}" + ("" if model_dir else " (the last run's final model, else the newest trained one "
+    note(f"model {path}" + ("" if model_dir else " (the last run's final model, else the newest trained one "
                                                    "in out/; --model picks another)"))
     if bot.mode == "completion":
-        _note("completion mode: the model continues your text as written (no chat template, no history)")
+        note("completion mode: the model continues your text as written (no chat template, no history)")
         if system:
-            _note("--system is ignored in completion mode")
+            note("--system is ignored in completion mode")
     if seed is not None:
         import transformers
 
@@ -250,7 +256,7 @@ def _start(model_dir: Path | None, workdir: Path, prompt: str | None, as_json: b
 
 def _interactive(bot: Bot, options: GenerationOptions) -> None:
     _enable_line_editing()
-    _note(f"{RESET} clears the conversation, {EXIT_COMMANDS[0]} or Ctrl-D quits")
+    note(f"{RESET} clears the conversation, {EXIT_COMMANDS[0]} or Ctrl-D quits")
     history: list[dict[str, str]] = []
     while True:
         line = _read_line()
@@ -258,7 +264,7 @@ def _interactive(bot: Bot, options: GenerationOptions) -> None:
             return
         if line.strip() == RESET:
             history.clear()
-            _note("conversation cleared")
+            note("conversation cleared")
             continue
         if not line.strip():
             continue
@@ -268,11 +274,11 @@ def _interactive(bot: Bot, options: GenerationOptions) -> None:
             exchange = answer_turn(bot, turn, options, on_text=_stream_to_stdout, on_call=_show_call)
         except KeyboardInterrupt:  # Ctrl-C stops this answer, not the conversation; the turn is dropped
             click.echo()
-            _note("interrupted")
+            note("interrupted")
             continue
         click.echo()
         if exchange.reply.stopped_by == "max_new_tokens":
-            _note(f"cut at --max-new-tokens {options.max_new_tokens}")
+            note(f"cut at --max-new-tokens {options.max_new_tokens}")
         # Completion mode continues each line on its own: there is no conversation to keep.
         history = turn + exchange.messages if bot.mode == "chat" else []
 

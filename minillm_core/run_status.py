@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from minillm_core.runs import FINISHED, current_status, is_alive, latest_run_id, read_record, record_path
+from minillm_core.runs import FINISHED, RunRecord, current_status, is_alive, latest_run_id, read_record
 
 _PROGRESS = {"step": "step", "total_steps": "total_steps", "loss": "loss", "tokens_per_s": "tokens_per_s",
              "elapsed_s": "elapsed_s", "remaining_s": "eta_s"}  # log line key -> status key
@@ -113,4 +113,4 @@ def _mark_stopped_if_silent(workdir: Path, run_id: str) -> None:
     record = read_record(workdir, run_id)
     if record.get("status") in ("running", "starting"):
         record["status"] = "stopped"
-        record_path(workdir, run_id).write_text(json.dumps(record, indent=1) + "\n")
+        RunRecord(workdir, run_id, record).save()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from minillm_core.chat import Bot, default_model, load_bot
+from minillm_core.chat import MODEL_OPTION, WORKDIR_OPTION, Bot, default_model, load_bot, note
 from minillm_core.generation import GeneratedReply
 from minillm_core.model_worker import GenerationCancelled, ModelWorker, Prepared
 from minillm_core.resources import assets_dir
@@ -225,10 +225,6 @@ def _last_chunks(splitter: Any, reply: GeneratedReply, prepared: Prepared, compl
 # --- the command --------------------------------------------------------------------------------------
 
 
-def _note(message: str) -> None:
-    click.echo(f"[minillm] {message}", err=True)
-
-
 def _require_web_modules() -> None:
     try:
         import fastapi  # noqa: F401
@@ -253,7 +249,7 @@ def _run_server(app: Any, host: str, port: int, model_path: Path) -> None:
             if self.started:
                 bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
                 shown = f"[{host}]" if ":" in host else host
-                _note(f"serving {model_path} at http://{shown}:{bound}/v1 (OpenAI-compatible; Ctrl-C stops)")
+                note(f"serving {model_path} at http://{shown}:{bound}/v1 (OpenAI-compatible; Ctrl-C stops)")
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
@@ -261,11 +257,8 @@ def _run_server(app: Any, host: str, port: int, model_path: Path) -> None:
 
 
 @click.command("serve")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="A Hugging Face model folder (default: the last run's final model, else the newest one a "
-                   "training stage wrote in out/).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
-              help="Where to look for out/<stage> (default: the current directory).")
+@MODEL_OPTION
+@WORKDIR_OPTION
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Address to listen on; 0.0.0.0 makes the model reachable from other machines.")
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
@@ -284,11 +277,11 @@ def serve_command(model_dir: Path | None, workdir: Path, host: str, port: int, a
     path = (model_dir or default_model(workdir)).resolve()
     bot = load_bot(path, mode)
     if bot.mode == "completion":
-        _note("completion mode: each request continues its last message's text (no chat template)")
+        note("completion mode: each request continues its last message's text (no chat template)")
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
-        _note(f"listening on {host} without --api-key: anyone who can reach this port can use the model")
+        note(f"listening on {host} without --api-key: anyone who can reach this port can use the model")
     try:
         _run_server(create_app(bot, api_key), host, port, path)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, once it has shut down cleanly
-        _note("stopped")
+        note("stopped")
         sys.exit(130)

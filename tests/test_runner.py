@@ -97,17 +97,22 @@ def test_an_edited_input_file_makes_the_stage_run_again(tmp_path):
     assert status() == "ok" and calls == ["reads", "reads"]
 
 
+def register_pipeline(tmp_path: Path, calls: list, second, first_produces: str = "") -> None:
+    """Skill "pipeline" with steps first, second (runs `second`), third; first and third count their calls."""
+    register(tmp_path, counting_skill(tmp_path, "first", calls, produces=first_produces),
+             Skill.from_folder(make_skill_folder(tmp_path / "skills", "second"), run=second),
+             counting_skill(tmp_path, "third", calls),
+             Skill.from_folder(make_skill_folder(tmp_path / "skills", "pipeline",
+                                                 metadata={"steps": "first second third"})))
+
+
 def test_a_failed_stage_stops_the_pipeline_and_later_stages_are_skipped(tmp_path):
     calls: list[str] = []
 
     def fail(ctx):
         raise RuntimeError("disk on fire")
 
-    register(tmp_path, counting_skill(tmp_path, "first", calls),
-             Skill.from_folder(make_skill_folder(tmp_path / "skills", "second"), run=fail),
-             counting_skill(tmp_path, "third", calls),
-             Skill.from_folder(make_skill_folder(tmp_path / "skills", "pipeline",
-                                                 metadata={"steps": "first second third"})))
+    register_pipeline(tmp_path, calls, second=fail)
     host = get_host()
     report = run_plan(host, make_plan(host, "pipeline", tmp_path))
     assert [(s["skill"], s["status"]) for s in report["stages"]] == [
@@ -127,11 +132,7 @@ def test_a_stopped_stage_ends_the_pipeline_and_a_rerun_resumes_after_the_finishe
         calls.append("second")
         return StageResult("done")
 
-    register(tmp_path, counting_skill(tmp_path, "first", calls, produces="out/first"),
-             Skill.from_folder(make_skill_folder(tmp_path / "skills", "second"), run=stopped_once),
-             counting_skill(tmp_path, "third", calls),
-             Skill.from_folder(make_skill_folder(tmp_path / "skills", "pipeline",
-                                                 metadata={"steps": "first second third"})))
+    register_pipeline(tmp_path, calls, second=stopped_once, first_produces="out/first")
     host = get_host()
     report = run_plan(host, make_plan(host, "pipeline", tmp_path))
     assert [(s["skill"], s["status"]) for s in report["stages"]] == [
