@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a cl
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
+from minillm_core.cpu_threads import usable_cores  # noqa: E402
+
 MB = 2**20
 WARMUP_STEPS = 2  # steps run before timing starts: allocator, autotuning and first-call costs land here
 
@@ -43,7 +46,18 @@ def describe_device() -> dict[str, Any]:
         return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count(),
                 "torch": torch.__version__}
     return {"kind": "cpu", "name": _cpu_model_name(), "cores": os.cpu_count() or 1,
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "bf16_support": _cpu_bf16_support()}
+
+
+def _cpu_bf16_support() -> str:
+    """Which native bf16 instructions the CPU has: AMX tiles (Intel Sapphire Rapids on), AVX-512-BF16, or none."""
+    try:
+        flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):  # not Linux
+        return "unknown"
+    found = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX-512-BF16")) if flag in flags]
+    return ", ".join(found) or "none"
 
 
 def _cpu_model_name() -> str:
@@ -263,9 +277,10 @@ def baseline_training(preset: str, seq_len: int, batch_size: int, steps: int, wa
 
 
 def skill_training(preset: str, seq_len: int, batch_size: int, steps: int, warmup: int, data: str,
-                   workdir: str, compile: bool = False) -> dict:
-    """The pretrain skill's own path (minillm_core.training.train via the skill's run function), with the
-    settings `--set` would give it. Throughput comes from logs/pretrain.jsonl, past the first log interval."""
+                   workdir: str, compile: bool = False, stage: str = "pretrain", sets: tuple[str, ...] = ()) -> dict:
+    """A training skill's own path (minillm_core.training.train via the skill's run function), with the
+    settings `--set` would give it. Throughput comes from logs/<stage>.jsonl, past the first log interval."""
+    from minillm_core.outputs import run_name
     from minillm_core.plugins import PluginHost
     from minillm_core.runner import make_plan
     from minillm_core.speedups import use_bf16
@@ -274,24 +289,27 @@ def skill_training(preset: str, seq_len: int, batch_size: int, steps: int, warmu
     # first steps), every later one `warmup` steady steps. save_steps is past the end: no checkpoint, no
     # mid-run sample answers inside the timed window.
     sets = [f"dataset={data}", f"preset={preset}", f"max_steps={warmup + steps}", f"batch_size={batch_size}",
-            f"max_seq_len={seq_len}", f"log_steps={warmup}", f"save_steps={10**9}", f"compile={str(compile).lower()}"]
-    plan = make_plan(PluginHost(load_entry_points=False), "pretrain", Path(workdir), sets=sets, cwd=Path(workdir))
-    stage = plan.stages[0]
+            f"max_seq_len={seq_len}", f"log_steps={warmup}", f"save_steps={10**9}", f"compile={str(compile).lower()}",
+            *sets]
+    plan = make_plan(PluginHost(load_entry_points=False), stage, Path(workdir), sets=sets, cwd=Path(workdir))
+    planned = plan.stages[0]
     if not plan.ready:
-        raise RuntimeError(f"pretrain preconditions do not hold: {[c.to_dict() for c in stage.checks]}")
+        raise RuntimeError(f"{stage} preconditions do not hold: {[c.to_dict() for c in planned.checks]}")
     import minillm_core.training  # noqa: F401 - its libraries (~250 MB) count in the start, not in the peak
 
     memory = start_peak_memory(torch.cuda.is_available())
-    result = stage.skill.run(stage.context)
+    result = planned.skill.run(planned.context)
     peak = peak_memory_mb(memory, torch.cuda.is_available())
-    rates = [json.loads(line)["tokens_per_s"] for line in (Path(workdir) / "logs/pretrain.jsonl").open()][1:]
-    # Every later interval holds the same number of tokens, so the rate over them all is the harmonic mean.
+    name = run_name(stage, Path(workdir) / result.metrics["model"]["path"], Path(workdir))
+    rates = [json.loads(line)["tokens_per_s"] for line in (Path(workdir) / f"logs/{name}.jsonl").open()][1:]
+    # Every later interval holds the same number of steps; the rate over them all is their harmonic mean
+    # (exact where the steps hold the same number of tokens, as packed pretraining's do).
     steady = len(rates) / sum(1 / rate for rate in rates)
     parameters = result.metrics["parameters"]
     return {"tokens_per_s": steady, "timed_steps": len(rates) * warmup,
             "stage_tokens_per_s": result.metrics["tokens_per_s"],  # the stage's own figure, start-up included
-            "bf16": use_bf16(stage.context.settings["bf16"], torch.cuda.is_available(), parameters),
-            "parameters": parameters, "peak_memory_mb": peak}
+            "bf16": use_bf16(planned.context.settings["bf16"], torch.cuda.is_available(), parameters),
+            "parameters": parameters, "peak_memory_mb": peak, "threads": result.metrics["threads"]}
 
 
 def with_mfu(run: dict, peaks: dict[str, float]) -> dict:
@@ -324,6 +342,54 @@ def training_comparison(preset: str, args: argparse.Namespace, peaks: dict[str, 
         row["compiled"] = with_mfu(compiled, peaks)
         row["compiled_vs_baseline"] = compiled["tokens_per_s"] / baseline["tokens_per_s"]
     return row
+
+
+# --- a busy machine -------------------------------------------------------------------------------------
+
+BUSY_LOG_STEPS = 5  # the busy runs' log interval: the first holds the start-up and is left out
+
+
+@contextlib.contextmanager
+def busy_processes(count: int) -> Iterator[None]:
+    """`count` CPU-bound processes running beside the measurement: a laptop with other work, a CI runner, an
+    agent that runs two commands at once."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        time.sleep(0.5)  # already busy when the measurement starts
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def busy_comparison(preset: str, args: argparse.Namespace, scratch: Path) -> list[dict]:
+    """The pretrain and sft skills alone and beside CPU-bound processes, with each thread policy: `auto` (the
+    default: fewer threads while others keep cores busy) and the core count fixed (the old default)."""
+    workdir, rows = scratch / f"busy-{preset}", []
+    data = write_pretrain_jsonl(scratch / f"busy-{preset}.jsonl", 4)
+    if "sft" in args.busy_stages:  # a start model for sft: a short pretrain, untimed
+        run_in_child(skill_training, preset, args.seq_len, args.batch_size, 2, 2, str(data), str(workdir))
+    for stage in args.busy_stages:
+        for threads in args.thread_policies:
+            runs = {load: busy_run(preset, stage, threads, load, args, data, workdir) for load in args.loads}
+            alone = runs[args.loads[0]]["tokens_per_s"]
+            rows.append({"preset": preset, "stage": stage, "threads": threads,
+                         "tokens_per_s": {str(load): run["tokens_per_s"] for load, run in runs.items()},
+                         "vs_alone": {str(load): run["tokens_per_s"] / alone for load, run in runs.items()},
+                         "lowest_threads": {str(load): run["threads"]["lowest"] for load, run in runs.items()}})
+    return rows
+
+
+def busy_run(preset: str, stage: str, threads: str, load: int, args: argparse.Namespace, data: Path,
+             workdir: Path) -> dict:
+    log(f"busy machine: {preset} {stage}, threads={threads}, beside {load} CPU-bound processes")
+    sets = (f"threads={threads}", f"output=out/{stage}-{threads}-{load}", "answer_check=false")
+    if stage == "sft":  # on the shipped chats, from the model the first pretrain run made
+        sets += (f"init={workdir / 'out' / 'pretrain'}",)
+    with busy_processes(load):
+        return run_in_child(skill_training, preset, args.seq_len, args.batch_size, args.busy_steps, BUSY_LOG_STEPS,
+                            str(data) if stage == "pretrain" else "embedded-sft", str(workdir), False, stage, sets)
 
 
 # --- data preparation ------------------------------------------------------------------------------------
@@ -403,7 +469,8 @@ def tokenizer_speeds(megabytes: float) -> dict:
 
 def format_report(report: dict) -> str:
     dev, peaks = report["device"], report["peak_gflops"]
-    where = (f"{dev['name']} ({dev['cores']} cores, {dev['torch_threads']} torch threads)" if dev["kind"] == "cpu"
+    where = (f"{dev['name']} ({dev['cores']} cores, {dev['torch_threads']} torch threads, native bf16: "
+             f"{dev['bf16_support']})" if dev["kind"] == "cpu"
              else f"{dev['name']} (CUDA)")
     settings = report["settings"]
     lines = [f"Device: {where}, torch {dev['torch']}",
@@ -411,6 +478,8 @@ def format_report(report: dict) -> str:
              f"({settings['matmul_size']}x{settings['matmul_size']}, best of {settings['matmul_repeats']})"]
     if report["training"]:
         lines += ["", *_training_lines(report)]
+    if report["busy_machine"]:
+        lines += ["", *_busy_lines(report)]
     lines += ["", *_data_lines(report)]
     lines += [f"WARNING: {warning}" for warning in report["warnings"]]
     return "\n".join(lines)
@@ -433,6 +502,22 @@ def _training_lines(report: dict) -> list[str]:
     lines.append("(skill tokens/s: past its first log interval; the stage's own figure incl. start-up: "
                  + ", ".join(f"{r['preset']} {r['skill']['stage_tokens_per_s']:,.0f}" for r in report["training"])
                  + f"; peak mem: {memory})")
+    return lines
+
+
+def _busy_lines(report: dict) -> list[str]:
+    settings = report["settings"]
+    loads = list(report["busy_machine"][0]["tokens_per_s"])
+    lines = ["Busy machine: the skill's tokens/s alone and beside N CPU-bound processes (`python -c 'while True: "
+             "pass'`), and its share of the figure alone",
+             f"Seq len {settings['seq_len']}, batch {settings['batch_size']}, {settings['busy_steps']} steps, the "
+             f"first {BUSY_LOG_STEPS} left out; threads: auto (the default) or fixed at the core count",
+             f"{'preset':<16}{'stage':<10}{'threads':<9}"
+             + "".join(f"{'alone' if load == '0' else f'beside {load}':>18}" for load in loads) + "   lowest threads"]
+    for row in report["busy_machine"]:
+        cells = "".join(f"{row['tokens_per_s'][load]:>10,.0f} ({row['vs_alone'][load]:>4.0%})" for load in loads)
+        lowest = "/".join(str(row["lowest_threads"][load]) for load in loads)
+        lines.append(f"{row['preset']:<16}{row['stage']:<10}{row['threads']:<9}{cells}   {lowest}")
     return lines
 
 
@@ -464,19 +549,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-mb", type=float, default=1024, help="size of the data-preparation file (MB)")
     parser.add_argument("--json", action="store_true", help="stdout: exactly one JSON document")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny preset, few steps, 2 MB of data")
+    parser.add_argument("--busy-presets", default="tiny", help="presets measured on a busy machine ('' for none)")
+    parser.add_argument("--busy-steps", type=int, default=40, help="training steps per busy-machine measurement")
     parser.add_argument("--compile", action="store_true",
                         help="also time the skill with `--set compile=true` (torch.compile; start-up left out)")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.seq_len < 2 or args.batch_size < 1 or args.data_mb <= 0:
-        parser.error("--steps, --seq-len, --batch-size and --data-mb must be positive")
+    if args.steps < 1 or args.seq_len < 2 or args.batch_size < 1 or args.data_mb <= 0 or args.busy_steps < 1:
+        parser.error("--steps, --busy-steps, --seq-len, --batch-size and --data-mb must be positive")
     args.matmul_size = 8192 if torch.cuda.is_available() else 2048
     args.matmul_repeats = 5
+    args.loads, args.busy_stages = [0, 1, 3], ["pretrain", "sft"]
+    args.thread_policies = ["auto", str(usable_cores())]
+    if torch.cuda.is_available():  # a GPU computes: CPU-bound neighbours hardly slow it, threads stay fixed
+        args.busy_presets = ""
     if args.quick:
         args.presets, args.steps, args.batch_size, args.data_mb = "tiny", 2, 8, 2
         args.matmul_size, args.matmul_repeats = args.matmul_size // 2, 3
+        args.busy_steps, args.busy_stages = 2 * BUSY_LOG_STEPS, ["sft"]
+        args.loads, args.thread_policies = [0, 1], ["auto"]
     if args.steps % WARMUP_STEPS:  # the skill path times whole log intervals of WARMUP_STEPS steps
         args.steps += WARMUP_STEPS - args.steps % WARMUP_STEPS
+    args.busy_steps += -args.busy_steps % BUSY_LOG_STEPS  # and so do the busy runs, of BUSY_LOG_STEPS
     return args
+
+
+def _names(listing: str) -> list[str]:
+    return [name.strip() for name in listing.split(",") if name.strip()]
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -486,17 +584,18 @@ def measure(args: argparse.Namespace) -> dict:
     with contention.watch("matmul peak"):
         peaks = {name: matmul_peak_gflops(dtype, args.matmul_size, args.matmul_repeats)
                  for name, dtype in dtypes.items()}
-    settings = {key: getattr(args, key) for key in ("seq_len", "batch_size", "steps", "data_mb", "matmul_size",
-                                                    "matmul_repeats")}
+    settings = {key: getattr(args, key) for key in ("seq_len", "batch_size", "steps", "busy_steps", "data_mb",
+                                                    "matmul_size", "matmul_repeats")}
     with tempfile.TemporaryDirectory(prefix="minillm-bench-") as scratch:
-        presets = [name.strip() for name in args.presets.split(",") if name.strip()]
+        presets = _names(args.presets)
         training = [training_comparison(preset, args, peaks, Path(scratch), contention) for preset in presets]
+        busy = [row for preset in _names(args.busy_presets) for row in busy_comparison(preset, args, Path(scratch))]
         data = data_preparation_runs(args.data_mb, args.seq_len, Path(scratch), contention)
     log("tokenizer speeds")
     with contention.watch("tokenizer speeds"):
         speeds = run_in_child(tokenizer_speeds, min(args.data_mb, 8))
     return {"device": describe_device(), "settings": {**settings, "warmup_steps": WARMUP_STEPS},
-            "peak_gflops": peaks, "training": training, "data_preparation": data,
+            "peak_gflops": peaks, "training": training, "busy_machine": busy, "data_preparation": data,
             "tokenizer_mb_per_s": speeds,
             "warnings": contention.warnings}
 

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from minillm_core.checkpoints import mark_complete
+from minillm_core.cpu_threads import ThreadPolicy
 from minillm_core.samples import DEFAULT_PROMPTS, greedy_answers
 from minillm_core.stopping import agree_to_stop, training_ended, training_started
 
@@ -37,6 +38,22 @@ class StopAtStepBoundary(TrainerCallback):
         if agree_to_stop():
             control.should_save = True
             control.should_training_stop = True
+
+
+class FollowCpuLoad(TrainerCallback):
+    """Compute with as many threads as the machine's load leaves cores for (cpu_threads.py), set between steps."""
+
+    def __init__(self, policy: ThreadPolicy):
+        self.policy = policy
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.policy.start()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.policy.check()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.policy.finish()
 
 
 class _Speed:

@@ -278,6 +278,12 @@ def check_known_keys(grouped: Mapping[str | None, Mapping[str, RawSetting]],
                 raise OptionError(f"unknown option '{key}' for {where}; valid options: {listing}")
 
 
+def _threads(value: str) -> str | None:
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return None
+    return "must be auto or a whole number from 1"
+
+
 def training_options(**defaults: Any) -> dict[str, Option]:
     """The options every training skill takes, with that stage's defaults."""
     specs = [
@@ -304,6 +310,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("bf16", str, "auto", "bfloat16 autocast: auto, true or false", valid=one_of("auto", "true", "false")),
         Option("compile", str, "auto", "torch.compile the model: auto (pretraining runs long enough for its "
                "start-up, about 45 s on a CPU, to pay back), true or false", valid=one_of("auto", "true", "false")),
+        Option("threads", str, "auto", "CPU threads: auto (all cores, fewer while other processes keep cores busy; "
+               "OMP_NUM_THREADS wins when set) or a number", valid=_threads),
         Option("lenient", bool, False, "skip malformed records (counted in the report) instead of failing"),
         Option("push_to_hub", str, None, "after training, upload the model folder to this Hugging Face Hub model "
                "repository, ORG/NAME (made when missing; needs HF_TOKEN)", valid=_pushable),

@@ -22,9 +22,17 @@ from datasets import Features, List, Value
 from transformers import PreTrainedModel, Trainer
 
 from minillm_core import answer_check
-from minillm_core.callbacks import CheckpointMarker, JsonlLogger, ProgressBar, SampleAnswers, StopAtStepBoundary
+from minillm_core.callbacks import (
+    CheckpointMarker,
+    FollowCpuLoad,
+    JsonlLogger,
+    ProgressBar,
+    SampleAnswers,
+    StopAtStepBoundary,
+)
 from minillm_core.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
 from minillm_core.checks import resolve_stage_dataset
+from minillm_core.cpu_threads import ThreadPolicy
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec
 from minillm_core.distributed import process_state
@@ -71,6 +79,7 @@ class TrainingRun:
     requested_dataset: str = ""  # the registry name or file stem asked for (dataset differs after a fallback)
     callbacks: list = field(default_factory=list)
     data_stats: dict[str, Any] = field(default_factory=dict)  # filled by the stage, for the report
+    threads: ThreadPolicy = field(default_factory=ThreadPolicy)
 
     def config(self, cls: type, **stage_settings: Any) -> Any:
         """The trainer's config (TrainingArguments, SFTConfig, ...): the common arguments, the stage's own,
@@ -139,11 +148,12 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     args.update(run_name=name, project="minillm-skill")  # how trackers name the run (trackio and wandb)
     if "tensorboard" in args["report_to"]:  # beside the other logs: the checkpoints folder goes at the end
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.path(f"logs/tensorboard/{name}"))
-    run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested)
+    run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested,
+                      threads=ThreadPolicy(str(settings.get("threads", "auto")), log=ctx.log))
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
                                                        ctx.path(f"logs/{name}_samples.jsonl"), append=resume),
-                     StopAtStepBoundary()]
+                     StopAtStepBoundary(), FollowCpuLoad(run.threads)]
     run.callbacks += plugin_callbacks(run)  # the training_callbacks hook: trackers and the like
     try:
         with process_state().main_process_first():  # one process tokenizes and caches; the others reuse it
@@ -297,6 +307,7 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         "parameters": count_parameters(trainer.model),
         "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
         "compiled": bool(trainer.args.torch_compile),
+        "threads": run.threads.summary(),
         "tokenizer": _tokenizer_record(run.tokenizer, ctx.workdir),
         # What the stage made, for the report card, chat and the final model: known by this, not by name.
         "model": {"path": os.path.relpath(output, ctx.workdir), "style": method.sample_style},

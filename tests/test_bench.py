@@ -32,11 +32,13 @@ def test_quick_json_run_reports_every_figure(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(result.stdout)  # exactly one JSON document: anything else on stdout fails here
 
-    assert {"device", "settings", "peak_gflops", "training", "data_preparation", "tokenizer_mb_per_s",
-            "warnings"} <= set(report)
+    assert {"device", "settings", "peak_gflops", "training", "busy_machine", "data_preparation",
+            "tokenizer_mb_per_s", "warnings"} <= set(report)
     assert set(report["tokenizer_mb_per_s"]) == {"text_mb", "library", "piece_cache", "split_only"}
     device = report["device"]
     assert device["kind"] in ("cpu", "cuda") and device["name"].strip()
+    if device["kind"] == "cpu":
+        assert device["bf16_support"] in ("AMX-BF16, AVX-512-BF16", "AMX-BF16", "AVX-512-BF16", "none", "unknown")
     assert set(report["peak_gflops"]) == {"float32", "bfloat16"}
 
     [row] = report["training"]  # --quick: the tiny preset only
@@ -45,6 +47,11 @@ def test_quick_json_run_reports_every_figure(tmp_path):
         assert {"tokens_per_s", "mfu", "peak_dtype", "peak_memory_mb", "parameters"} <= set(row[path])
         assert row[path]["peak_dtype"] in ("float32", "bfloat16")
     assert "stage_tokens_per_s" in row["skill"]
+
+    [busy] = report["busy_machine"]  # --quick: tiny sft with threads=auto, alone and beside one busy process
+    assert (busy["preset"], busy["stage"], busy["threads"]) == ("tiny", "sft", "auto")
+    assert set(busy["tokens_per_s"]) == set(busy["vs_alone"]) == set(busy["lowest_threads"]) == {"0", "1"}
+    assert busy["vs_alone"]["0"] == 1.0
 
     small, large = report["data_preparation"]  # two file sizes, to see whether memory grows with the file
     assert small["file_mb"] < large["file_mb"]

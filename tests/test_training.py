@@ -94,6 +94,12 @@ def test_each_stage_reports_the_tokenizer_it_used(trained):
     assert {info["sha256"] for info in used.values()} == {trained_sha}
 
 
+def test_each_stage_reports_the_threads_it_computed_with(trained):
+    for stage in STAGES:
+        threads = trained[1][stage]["metrics"]["threads"]
+        assert threads["setting"] == "auto" and 1 <= threads["lowest"] <= threads["threads"], (stage, threads)
+
+
 def test_sft_loss_falls(trained):
     metrics = trained[1]["sft"]["metrics"]
     assert metrics["steps"] == 30
