@@ -24,9 +24,10 @@ from minillm_core.hookspecs import hookimpl
 from minillm_core.methods import TrainingMethod
 from minillm_core.options import Option, training_options
 from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
-from minillm_core.tools import Tool, ToolCall
+from minillm_core.tools import BUILTIN_TOOLS, Tool, ToolCall, parse_tool_calls, run_tool_call
 
-PLUGIN_API_VERSION = "1.1.0"  # 1.1: Tool, ToolCall, and the register_chat_tools and register_eval_tasks hooks
+PLUGIN_API_VERSION = "1.2.0"  # 1.1: Tool, ToolCall, the register_chat_tools and register_eval_tasks hooks;
+# 1.2: BUILTIN_TOOLS, parse_tool_calls, run_tool_call (reading and running the calls a model writes)
 
 # name -> module that defines it, imported on first use (these pull in torch, transformers, TRL or peft)
 _HEAVY = {
@@ -48,8 +49,8 @@ __all__ = [
     "PLUGIN_API_VERSION",
     # hooks and skills
     "hookimpl", "Skill", "Check", "StageContext", "StageResult", "SkillError",
-    # chat tools (the register_chat_tools hook)
-    "Tool", "ToolCall",
+    # chat tools (the register_chat_tools hook), and reading and running the calls a model writes
+    "Tool", "ToolCall", "BUILTIN_TOOLS", "parse_tool_calls", "run_tool_call",
     # options and training methods
     "Option", "training_options", "TrainingMethod",
     # data: formats (the register_formats hook) and datasets
