@@ -105,6 +105,24 @@ def test_plugin_stages_are_known_by_what_they_declare_not_by_name(python, workdi
     assert read_marker(workdir / "out/lora")["style"] == "chat"
 
 
+def test_grpo_task_tools_rewards_the_calls_run_from_the_tool_chats(python, workdir):
+    # After the report test above, which expects grpo and lora to be the newest models.
+    result = cli(python, "run", "grpo", "--workdir", str(workdir), "--json", "--set", "task=tools", "--set",
+                 "dataset=embedded-sft-reasoning", "--set", "max_steps=2", "--set", "log_steps=1", "--set",
+                 "output=out/grpo-tools", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(result.stdout)["stages"][0]["metrics"]
+    assert metrics["prompts"] == 720 and "final_tool_result_rate" in metrics  # 560 calculator + 160 lookup chats
+    lines = [json.loads(line) for line in (workdir / "logs/grpo-tools.jsonl").read_text().splitlines()]
+    assert all({"rewards/tool_result/mean", "rewards/tool_form/mean"} <= set(line) for line in lines)
+
+    result = cli(python, "run", "grpo", "--workdir", str(workdir), "--json", "--set", "task=tools", "--set",
+                 "output=out/grpo-none", cwd=workdir)  # embedded-sft: no tool chats
+    assert result.returncode == 1
+    stage = json.loads(result.stdout)["stages"][0]
+    assert "no tool-calling chats in" in stage["error"] and "embedded-sft-reasoning" in stage["hint"]
+
+
 def test_a_plugin_skill_with_its_precondition_missing_exits_3_and_names_sft(python, tmp_path):
     result = cli(python, "run", "lora", "--workdir", str(tmp_path), "--json", cwd=tmp_path)
     assert result.returncode == 3
