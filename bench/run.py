@@ -309,7 +309,7 @@ def skill_training(preset: str, seq_len: int, batch_size: int, steps: int, warmu
     return {"tokens_per_s": steady, "timed_steps": len(rates) * warmup,
             "stage_tokens_per_s": result.metrics["tokens_per_s"],  # the stage's own figure, start-up included
             "bf16": use_bf16(planned.context.settings["bf16"], torch.cuda.is_available(), parameters),
-            "parameters": parameters, "peak_memory_mb": peak, "threads": result.metrics["threads"]}
+            "parameters": parameters, "peak_memory_mb": peak, "lowest_threads": result.metrics["threads"]["lowest"]}
 
 
 def with_mfu(run: dict, peaks: dict[str, float]) -> dict:
@@ -377,7 +377,7 @@ def busy_comparison(preset: str, args: argparse.Namespace, scratch: Path) -> lis
             rows.append({"preset": preset, "stage": stage, "threads": threads,
                          "tokens_per_s": {str(load): run["tokens_per_s"] for load, run in runs.items()},
                          "vs_alone": {str(load): run["tokens_per_s"] / alone for load, run in runs.items()},
-                         "lowest_threads": {str(load): run["threads"]["lowest"] for load, run in runs.items()}})
+                         "lowest_threads": {str(load): run["lowest_threads"] for load, run in runs.items()}})
     return rows
 
 
