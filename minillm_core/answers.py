@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from minillm_core.cpu_threads import follow_load
 from minillm_core.replies import split_reasoning
 from minillm_core.resources import shipped_path
 from minillm_core.samples import evaluating, prompt_text, stop_token_ids
@@ -169,6 +170,7 @@ def generate_texts(model, tokenizer, texts: list[str], style: str, batch_size: i
     results = []
     try:
         for first in range(0, len(texts), batch_size):
+            follow_load()
             batch = tokenizer(texts[first:first + batch_size], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(model.device)
             output = model.generate(**batch, max_new_tokens=budget, eos_token_id=stop,

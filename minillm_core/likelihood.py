@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from minillm_core.cpu_threads import follow_load
 from minillm_core.skill import SkillError
 
 BATCH_SIZE = 32
@@ -90,6 +91,7 @@ def _scored_logprobs(model, sequences: list[tuple[list[int], int]], pad_id: int 
     """For each (token ids, n): the summed log-probability of its last n tokens, each given those before it."""
     results = []
     for first in range(0, len(sequences), batch_size):
+        follow_load()
         batch = sequences[first:first + batch_size]
         # Right padding, out of sight of every real token under causal attention; padded targets are -100.
         ids = torch.full((len(batch), max(len(seq) for seq, _ in batch)), pad_id or 0, dtype=torch.long)

@@ -118,3 +118,19 @@ def test_a_bad_threads_value_is_refused_naming_the_option(tmp_path, value):
     result = CliRunner().invoke(cli, ["run", "pretrain", "--workdir", str(tmp_path), "--set", f"threads={value}"])
     assert result.exit_code == 2
     assert "threads" in result.output and "must be auto or a whole number from 1" in result.output
+
+
+def test_inference_follows_the_load_between_batches(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_inference_policy", None)
+    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    cpu_threads.follow_load()  # the first call starts the process's policy with every core
+    policy = cpu_threads._inference_policy
+    assert policy.threads == 2 == torch.get_num_threads()
+    policy.reader = ScriptedLoad([1.0])
+    cpu_threads.follow_load()
+    assert torch.get_num_threads() == 1
+
+    monkeypatch.setattr(cpu_threads, "_inference_policy", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    cpu_threads.follow_load()  # fixed by the environment: nothing is read or set
+    assert cpu_threads._inference_policy.reader is None and torch.get_num_threads() == 1
