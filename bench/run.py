@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a cl
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from minillm_core.cpu_threads import usable_cores  # noqa: E402
+from minillm_core.cpu_threads import LoadReader, usable_cores  # noqa: E402
 
 MB = 2**20
 WARMUP_STEPS = 2  # steps run before timing starts: allocator, autotuning and first-call costs land here
@@ -190,26 +190,15 @@ class ContentionLog:
 
     @contextlib.contextmanager
     def watch(self, what: str) -> Iterator[None]:
-        start, busy, own = time.monotonic(), _busy_cpu_seconds(), _own_cpu_seconds()
+        start, reader = time.monotonic(), LoadReader()  # the thread policy's reading: others' CPU, in cores
         yield
-        others = (_busy_cpu_seconds() - busy) - (_own_cpu_seconds() - own)
-        share = others / max((time.monotonic() - start) * (os.cpu_count() or 1), 1e-9)
+        busy_cores = reader.others_busy_cores()
+        others = busy_cores * (time.monotonic() - start)
+        share = busy_cores / (os.cpu_count() or 1)
         if share > self.threshold and others > self.min_seconds:
             self.warnings.append(f"{what}: other processes used {share:.0%} of the CPU meanwhile; "
                                  "its figures may be low")
             log(f"warning: {self.warnings[-1]}")
-
-
-def _busy_cpu_seconds() -> float:
-    """CPU time the whole machine spent busy; steal is time the hypervisor gave to another machine."""
-    times = psutil.cpu_times()
-    return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
-
-
-def _own_cpu_seconds() -> float:
-    """CPU time of this process and of the children it has waited for (each measurement's process)."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
 
 
 # --- child processes -------------------------------------------------------------------------------------

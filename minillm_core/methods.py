@@ -57,12 +57,10 @@ class TrainingMethod:
 
     def build_trainer_function(self) -> Callable[[Any], Any]:
         """The trainer builder, imported only now: trainers pull in torch, transformers and TRL."""
-        module, function = self.trainer.split(":")
-        return getattr(importlib.import_module(module), function)
+        return _imported(self.trainer)
 
     def config_class(self) -> type:
-        module, name = self.config.split(":")
-        return getattr(importlib.import_module(module), name)
+        return _imported(self.config)
 
     def _known_fields(self, args: dict[str, Any]) -> str | None:
         """Names that are not fields of the trainer config, as an option error (exit 2, before any work)."""
@@ -92,3 +90,9 @@ class TrainingMethod:
             valid=self._known_fields)}
         return Skill.from_folder(folder, run=run or train_only, options=options, checks=training_checks(self.kind),
                                  inputs=training_inputs(self.kind, builds_new_model=self.default_init is None))
+
+
+def _imported(reference: str) -> Any:
+    """The object a "module:name" reference names, its module imported now."""
+    module, name = reference.split(":")
+    return getattr(importlib.import_module(module), name)

@@ -45,6 +45,8 @@ def test_run_unknown_skill_exits_2_naming_the_skills(tmp_path):
     ("lr", "--set expects KEY=VALUE"),
     ("max_steps=lots", "'max_steps': 'lots' is not a valid int"),
     ("nostep.lr=1", "'nostep' is not a step of this run"),
+    *[(f"threads={value}", f"option 'threads': '{value}' is not allowed: must be auto or a whole number from 1")
+      for value in ("0", "many", "-2")],
 ])
 def test_bad_options_are_usage_errors(tmp_path, pair, message):
     result = invoke("run", "sft", "--workdir", str(tmp_path), "--set", pair)

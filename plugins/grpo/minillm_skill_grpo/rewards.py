@@ -2,13 +2,12 @@
 (task=answer), and for tool calls such as `<tool_call>{"name": "calculator", ...}</tool_call>` (task=tools).
 
 TRL calls each with the completions of a batch and every other dataset column as a keyword argument
-(`answer`, the reference reply; `tool` and `arguments`, the reference call); each returns one float per
+(`answer`, the reference reply; `expected`, what the reference tool call returned); each returns one float per
 completion.
 """
 
 from __future__ import annotations
 
-import json
 import re
 
 from minillm_core.api import BUILTIN_TOOLS, ToolCall, parse_tool_calls, run_tool_call
@@ -62,12 +61,11 @@ def call_result(call: ToolCall | None) -> str | None:
     return text if ran else None
 
 
-def tool_result(completions: list, tool: list[str], arguments: list[str], **_) -> list[float]:
-    """1.0 when the completion's first tool call runs and returns what the reference call returns: the right
-    sum, the right fact (a lookup worded differently that finds the same fact counts), else 0.0."""
+def tool_result(completions: list, expected: list[str | None], **_) -> list[float]:
+    """1.0 when the completion's first tool call runs and returns what the reference call returned (`expected`):
+    the right sum, the right fact (a lookup worded differently that finds the same fact counts), else 0.0."""
     rewards = []
-    for completion, name, reference in zip(completions, tool, arguments, strict=True):
-        wanted = call_result(ToolCall(name, json.loads(reference)))
+    for completion, wanted in zip(completions, expected, strict=True):
         got = call_result(first_call(_text(completion)))
         rewards.append(float(got is not None and got == wanted))
     return rewards

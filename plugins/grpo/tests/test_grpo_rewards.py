@@ -6,7 +6,17 @@ import json
 
 from minillm_skill_grpo.plugin import METHOD, OPTIONS
 from minillm_skill_grpo.recipe import tool_call_prompts
-from minillm_skill_grpo.rewards import answer_form, correct_result, is_arithmetic, result_of, tool_form, tool_result
+from minillm_skill_grpo.rewards import (
+    answer_form,
+    call_result,
+    correct_result,
+    is_arithmetic,
+    result_of,
+    tool_form,
+    tool_result,
+)
+
+from minillm_core.api import ToolCall
 
 
 def chat(text: str) -> list[dict]:
@@ -50,9 +60,11 @@ def test_the_tool_reward_runs_the_sampled_call_and_compares_what_it_returns():
         chat("347 + 589 = 936."),  # no call at all
         call("lookup", query="the capital of Peru"),  # worded differently, finds the same fact
     ]
-    tools = ["calculator"] * 6 + ["lookup"]
-    arguments = [json.dumps({"expression": "347 + 589"})] * 6 + [json.dumps({"query": "capital of Peru"})]
-    assert tool_result(completions, tools, arguments) == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    # What the reference calls calculator("347 + 589") and lookup("capital of Peru") return.
+    expected = [call_result(ToolCall("calculator", {"expression": "347 + 589"}))] * 6
+    expected += [call_result(ToolCall("lookup", {"query": "capital of Peru"}))]
+    assert expected[0] == "936" and "Lima" in expected[-1]
+    assert tool_result(completions, expected) == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
     assert tool_form(completions) == [0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.25]
 
 
@@ -78,7 +90,7 @@ def test_tool_prompts_are_the_chats_up_to_a_first_reply_that_calls_a_builtin_too
     rendered = []
     tokenizer = SimpleNamespace(apply_chat_template=lambda messages, **kw: rendered.append((messages, kw)) or "P")
     [row] = tool_call_prompts(records, tokenizer)
-    assert row == {"prompt": "P", "tool": "calculator", "arguments": json.dumps({"expression": "2 + 3"})}
+    assert row == {"prompt": "P", "expected": "5"}  # what the reference call calculator("2 + 3") returns
     [(messages, switches)] = rendered
     assert [m["content"] for m in messages] == ["What is 2 + 3?"]
     assert switches["tools"] == json.loads(tools) and switches["add_generation_prompt"] is True
