@@ -79,28 +79,3 @@ def test_step_profile_prints_each_group_and_the_matmul_rate(tmp_path):
     assert shares["linear matmuls"] > 0 and abs(sum(shares.values()) - 100) < 0.5
     assert "linear matmuls run at" in result.stdout
 
-
-def recipe_workdir(root: Path, calculator: float, direct: float) -> Path:
-    """What a reasoning-recipe run leaves for bench/reasoning_recipe.py to read: the report and eval's results."""
-    (root / "reports").mkdir(parents=True)
-    (root / "out" / "eval").mkdir(parents=True)
-    (root / "reports" / "latest.json").write_text(json.dumps({"final_model": {"path": "out/dpo"}}))
-    arithmetic = {"items": 64, "direct": direct, "think": 0.1, "calculator": calculator, "self_consistency": 0.2,
-                  "tool_call_validity": {"called": 1.0, "valid_json": 1.0, "right_tool": 1.0, "right_arguments": 0.9}}
-    models = {"sft": {}, "dpo": {"arithmetic": arithmetic}}
-    (root / "out" / "eval" / "results.json").write_text(json.dumps({"models": models}))
-    return root
-
-
-def test_the_reasoning_recipe_check_passes_and_fails_on_the_figures(tmp_path):
-    script = BENCH.parent / "reasoning_recipe.py"
-    for name, calculator, direct, code in (("pass", 0.95, 0.0, 0), ("low", 0.85, 0.0, 1), ("gain", 0.95, 0.6, 1)):
-        workdir = recipe_workdir(tmp_path / name, calculator, direct)
-        result = subprocess.run([sys.executable, str(script), "--workdir", str(workdir)], capture_output=True,
-                                text=True)
-        assert result.returncode == code, result.stdout + result.stderr
-        assert f"calculator        {calculator:.3f}" in result.stdout and "final model: dpo" in result.stdout
-    (tmp_path / "pass" / "reports" / "latest.json").write_text(json.dumps({"final_model": {"path": "out/sft"}}))
-    result = subprocess.run([sys.executable, str(script), "--workdir", str(tmp_path / "pass")], capture_output=True,
-                            text=True)
-    assert result.returncode == 1 and "eval has no arithmetic figures for sft" in result.stderr

@@ -136,3 +136,27 @@ def test_chat_with_the_final_model_says_who_it_is(run, prompt):
     reply = json.loads(result.stdout)
     assert Path(reply["model"]).resolve() == (clone / report["final_model"]["path"]).resolve()
     assert "MiniLLM" in reply["answer"] and "minillm-skill" in reply["answer"], reply["answer"]
+
+
+def test_the_final_model_calls_the_calculator_on_held_out_sums(run):
+    _, report = run
+    final = Path(report["final_model"]["path"]).name
+    arithmetic = stage(report, "eval")["metrics"]["models"][final]["arithmetic"]
+    # Measured (seed 42): 64 of 64 held-out sums and products right with the calculator, 0 answering directly.
+    assert arithmetic["items"] == 64
+    assert arithmetic["calculator"] >= 0.9, arithmetic
+    assert arithmetic["calculator"] >= arithmetic["direct"] + 0.4, arithmetic
+    assert arithmetic["tool_call_validity"]["right_arguments"] >= 0.9, arithmetic["tool_call_validity"]
+
+
+def test_chat_with_tools_answers_through_the_calculator(run):
+    clone, _ = run
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
+    result = subprocess.run([sys.executable, "-m", "minillm_core", "chat", "--tools", "--prompt", "What is 347 + 589?",
+                             "--temperature", "0", "--json"], cwd=clone, capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    reply = json.loads(result.stdout)
+    call = reply["tool_calls"][0]
+    assert (call["name"], call["result"], call["ok"]) == ("calculator", "936", True), reply
+    assert "936" in reply["answer"], reply
