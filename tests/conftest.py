@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -82,59 +80,21 @@ def hub(monkeypatch):
         yield standin
 
 
-class BackgroundBotStart:
-    """bot-start in a fresh clone of the committed state, offline, started as soon as the tests are collected.
-
-    The main job takes minutes; the other tests train on one torch thread, and bot-start's `threads=auto` takes
-    the core they leave. So it runs beside them, and the tests that read its report run last."""
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="bot-start-"))
-        self.clone = self.root / "clone"
-        subprocess.run(["git", "clone", "-q", str(Path(__file__).resolve().parent.parent), str(self.clone)],
-                       check=True)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
-        self.stdout = (self.root / "stdout.json").open("w")
-        self.stderr = (self.root / "stderr.txt").open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "minillm_core", "run", "bot-start", "--json"],
-                                        cwd=self.clone, stdout=self.stdout, stderr=self.stderr, env=env)
-
-    def result(self, timeout: float = 1800) -> tuple[Path, dict]:
-        returncode = self.process.wait(timeout)
-        self.stdout.close()
-        self.stderr.close()
-        assert returncode == 0, (self.root / "stderr.txt").read_text()[-4000:]
-        return self.clone, json.loads((self.root / "stdout.json").read_text())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        if os.environ.get("MINILLM_KEEP_BOT_START"):  # to read the run's report and models after the tests
-            print(f"\nbot-start's clone kept: {self.clone}")
-        else:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-
-_BOT_START: BackgroundBotStart | None = None
-
-
-def pytest_collection_modifyitems(session, config, items) -> None:
-    """Start bot-start now when a selected test needs it, and run the tests that need it last."""
-    global _BOT_START
-    needing = [item for item in items if "bot_start_clone" in getattr(item, "fixturenames", ())]
-    if needing and _BOT_START is None and not config.option.collectonly:
-        _BOT_START = BackgroundBotStart()
-    items[:] = [item for item in items if item not in needing] + needing
-
-
-def pytest_sessionfinish(session, exitstatus) -> None:
-    if _BOT_START is not None:
-        _BOT_START.stop()
+def pytest_collection_modifyitems(config, items) -> None:
+    """A test that needs bot-start's run is `slow`: the main job takes minutes, so `python -m pytest -q` leaves
+    these out and `python -m pytest -q -m slow` runs them (CI runs both)."""
+    for item in items:
+        if "bot_start_clone" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
-def bot_start_clone() -> tuple[Path, dict]:
-    """bot-start's clone and its JSON report (the run started at collection: see BackgroundBotStart)."""
-    assert _BOT_START is not None, "bot-start was not started at collection"
-    return _BOT_START.result()
+def bot_start_clone(tmp_path_factory) -> tuple[Path, dict]:
+    """bot-start in a fresh clone of the committed state, offline: (the clone, its JSON report). Once a session."""
+    clone = tmp_path_factory.mktemp("bot-start") / "clone"
+    subprocess.run(["git", "clone", "-q", str(Path(__file__).resolve().parent.parent), str(clone)], check=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
+    result = subprocess.run([sys.executable, "-m", "minillm_core", "run", "bot-start", "--json"], cwd=clone,
+                            capture_output=True, text=True, env=env, timeout=1800)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return clone, json.loads(result.stdout)

@@ -21,6 +21,10 @@ ENV = {**os.environ, "MINILLM_LOAD_PLUGINS": "", "HF_HUB_OFFLINE": "1"}
 CLI = [sys.executable, "-m", "minillm_core"]
 # save_steps beyond max_steps: the only checkpoint is the one a stop makes.
 TINY = ["--set", "preset=tiny", "--set", "max_steps=40", "--set", "log_steps=1", "--set", "save_steps=1000"]
+# The detached run must outlast the status, second-run and stop commands that follow it (each a new Python
+# process, slow on a busy machine: the suite runs bot-start beside these tests).
+DETACHED_STEPS = 100
+DETACHED = [*TINY, "--set", f"max_steps={DETACHED_STEPS}"]
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -50,7 +54,7 @@ def logged_step(workdir: Path, name: str = "pretrain") -> int:
 
 
 def test_a_detached_run_is_followed_stopped_and_resumed(tmp_path):
-    started = cli("run", "pretrain", "--detach", "--json", "--workdir", str(tmp_path), *TINY)
+    started = cli("run", "pretrain", "--detach", "--json", "--workdir", str(tmp_path), *DETACHED)
     assert started.returncode == 0, started.stderr
     run = json.loads(started.stdout)
     assert run["status"] == "running" and run["pid"] > 0 and run["run_id"] in run["status_command"]
@@ -61,13 +65,13 @@ def test_a_detached_run_is_followed_stopped_and_resumed(tmp_path):
                      "a logged step")
     assert first["status"] == "running" and first["skill"] == "pretrain"
     stage = first["stages"][0]
-    assert stage["status"] == "running" and stage["total_steps"] == 40 and stage["loss"] > 0
+    assert stage["status"] == "running" and stage["total_steps"] == DETACHED_STEPS and stage["loss"] > 0
     assert stage["eta_s"] is not None and stage["last_sample"]["step"] == 0
     later = wait_for(lambda: (s := status(tmp_path))["stages"][0]["step"] > stage["step"] and s, "a later step")
     assert later["run_id"] == run["run_id"]  # without an id: the run that is running
 
     # A second run of the stage is refused at once (exit 3), naming the running one.
-    second = cli("run", "pretrain", "--detach", "--json", "--workdir", str(tmp_path), *TINY)
+    second = cli("run", "pretrain", "--detach", "--json", "--workdir", str(tmp_path), *DETACHED)
     assert second.returncode == 3, second.stderr
     assert f"pid {run['pid']}" in json.loads(second.stdout)["stages"][0]["error"]
 
@@ -77,16 +81,16 @@ def test_a_detached_run_is_followed_stopped_and_resumed(tmp_path):
     assert state["status"] == "stopped" and state["stop"] == "stopped"
     report = state["report"]["stages"][0]
     step = report["metrics"]["stopped_at_step"]
-    assert report["status"] == "stopped" and 0 < step < 40 and "resumes from step" in report["hint"]
+    assert report["status"] == "stopped" and 0 < step < DETACHED_STEPS and "resumes from step" in report["hint"]
     assert (tmp_path / report["metrics"]["checkpoint"] / MARKER).is_file()
     assert report["metrics"]["checkpoint"].endswith(f"checkpoint-{step}")
     assert not (tmp_path / "out" / "pretrain").exists()  # no final model from a stopped run
     assert "run the same command again" in state["hint"]
 
-    resumed = cli("run", "pretrain", "--json", "--workdir", str(tmp_path), *TINY)
+    resumed = cli("run", "pretrain", "--json", "--workdir", str(tmp_path), *DETACHED)
     assert resumed.returncode == 0, resumed.stderr
     metrics = json.loads(resumed.stdout)["stages"][0]["metrics"]
-    assert metrics["resumed_from_step"] == step and metrics["steps"] == 40
+    assert metrics["resumed_from_step"] == step and metrics["steps"] == DETACHED_STEPS
     assert (tmp_path / "out" / "pretrain" / "model.safetensors").is_file()
 
     runs = json.loads(cli("runs", "--workdir", str(tmp_path), "--json").stdout)
