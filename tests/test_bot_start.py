@@ -60,7 +60,8 @@ def test_after_sft_the_model_says_who_it_is(run):
     models = stage(report, "eval")["metrics"]["models"]
     identity = {name: models[name]["answer_eval"]["by_topic"]["identity"] for name in ("pretrain", "sft")}
     assert identity["sft"] >= identity["pretrain"] + 0.5, identity  # held-out wordings, answered greedily
-    assert models["sft"]["identity_acc"] > models["pretrain"]["identity_acc"]  # the multiple-choice diagnostic
+    # The multiple-choice diagnostic: the long pretraining already gets it right (1.00), and sft keeps it.
+    assert models["sft"]["identity_acc"] >= max(models["pretrain"]["identity_acc"], 0.9)
 
 
 def test_losses_fall_and_dpo_starts_at_ln2(run):
@@ -77,7 +78,7 @@ def test_losses_fall_and_dpo_starts_at_ln2(run):
 def test_held_out_numbers_beat_the_untrained_model(run):
     _, report = run
     metrics = stage(report, "eval")["metrics"]
-    # Measured (seed 42): text perplexity 2473 untrained -> 521 pretrain; chat perplexity 2548 -> 15.6 sft.
+    # Measured (seed 42): text perplexity 2504 untrained -> 219 pretrain; chat perplexity 2537 -> 2.4 sft.
     assert metrics["pretrain_perplexity"] < metrics["untrained_perplexity"] / 2
     assert metrics["sft_chat_perplexity"] < metrics["untrained_chat_perplexity"] / 20
     # Per token, the untrained model has no length to go by: near chance on the rebalanced pairs.
@@ -90,7 +91,7 @@ def test_dpo_keeps_the_answers_and_the_chat_perplexity(run):
     _, report = run
     metrics = stage(report, "eval")["metrics"]
     # Kept, not raised: one held-out sum of 116 more or fewer moves the topic mean by 0.003 either way (today
-    # dpo 0.295 against sft 0.298), while the dpo recipe this guards against took it from 0.26 to 0.01.
+    # dpo 0.324 against sft 0.326), while the dpo recipe this guards against took it from 0.26 to 0.01.
     assert metrics["dpo_answer_accuracy"] >= metrics["sft_answer_accuracy"] - 0.01
     assert metrics["dpo_chat_perplexity"] <= 1.1 * metrics["sft_chat_perplexity"]
     assert metrics["dpo_degenerate_rate"] <= 0.1
