@@ -116,6 +116,16 @@ def test_eval_picks_the_final_model_by_answer_accuracy_not_by_order(tmp_path):
     assert chosen["path"] == "out/sft" and chosen["answer_accuracy"] == 0.4 and "untrained" not in chosen["figures"]
 
 
+def test_a_chat_model_is_handed_over_before_a_base_model_that_completes_more(tmp_path):
+    from minillm_core.evaluate import best_model
+
+    models = {"pretrain": {"style": "completion", "answer_accuracy": 0.31, "degenerate_rate": 0.27},
+              "sft": {"style": "chat", "answer_accuracy": 0.27, "degenerate_rate": 0.0},
+              "dpo": {"style": "chat", "answer_accuracy": 0.24, "degenerate_rate": 0.0}}
+    assert best_model(models) == "sft"
+    assert best_model({"pretrain": models["pretrain"]}) == "pretrain"  # no chat model: the base model
+
+
 def test_a_later_report_keeps_the_final_model_while_its_folder_exists(tmp_path):
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports/latest.json").write_text(json.dumps({"final_model": {"path": "out/sft"}}))
