@@ -78,7 +78,7 @@ def test_losses_fall_and_dpo_starts_at_ln2(run):
 def test_held_out_numbers_beat_the_untrained_model(run):
     _, report = run
     metrics = stage(report, "eval")["metrics"]
-    # Measured (seed 42): text perplexity 2504 untrained -> 219 pretrain; chat perplexity 2537 -> 2.4 sft.
+    # Measured (seed 42): text perplexity 2504 untrained -> 259 pretrain; chat perplexity 2537 -> 2.6 sft.
     assert metrics["pretrain_perplexity"] < metrics["untrained_perplexity"] / 2
     assert metrics["sft_chat_perplexity"] < metrics["untrained_chat_perplexity"] / 20
     # Per token, the untrained model has no length to go by: near chance on the rebalanced pairs.
@@ -91,7 +91,7 @@ def test_dpo_keeps_the_answers_and_the_chat_perplexity(run):
     _, report = run
     metrics = stage(report, "eval")["metrics"]
     # Kept, not raised: one held-out sum of 116 more or fewer moves the topic mean by 0.003 either way (today
-    # dpo 0.324 against sft 0.326), while the dpo recipe this guards against took it from 0.26 to 0.01.
+    # dpo 0.319 against sft 0.326), while the dpo recipe this guards against took it from 0.26 to 0.01.
     assert metrics["dpo_answer_accuracy"] >= metrics["sft_answer_accuracy"] - 0.01
     assert metrics["dpo_chat_perplexity"] <= 1.1 * metrics["sft_chat_perplexity"]
     assert metrics["dpo_degenerate_rate"] <= 0.1
@@ -143,7 +143,7 @@ def test_the_final_model_calls_the_calculator_on_held_out_sums(run):
     _, report = run
     final = Path(report["final_model"]["path"]).name
     arithmetic = stage(report, "eval")["metrics"]["models"][final]["arithmetic"]
-    # Measured (seed 42): 64 of 64 held-out sums and products right with the calculator, 0 answering directly.
+    # Measured (seed 42): 63 of 64 held-out sums and products right with the calculator, 0 answering directly.
     assert arithmetic["items"] == 64
     assert arithmetic["calculator"] >= 0.9, arithmetic
     assert arithmetic["calculator"] >= arithmetic["direct"] + 0.4, arithmetic
