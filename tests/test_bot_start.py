@@ -129,14 +129,19 @@ def test_every_model_folder_is_hub_ready_with_a_card_and_its_trainer_state(run):
         assert state["global_step"] == stage(report, name)["metrics"]["steps"] and state["log_history"]
 
 
+def chat(clone: Path, *args: str) -> dict:
+    """`minillm-skill chat ARGS --temperature 0 --json` in the clone, offline: its JSON reply."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
+    result = subprocess.run([sys.executable, "-m", "minillm_core", "chat", *args, "--temperature", "0", "--json"],
+                            cwd=clone, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
 @pytest.mark.parametrize("prompt", ["Who are you?", "你是谁？"])
 def test_chat_with_the_final_model_says_who_it_is(run, prompt):
     clone, report = run
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
-    result = subprocess.run([sys.executable, "-m", "minillm_core", "chat", "--prompt", prompt, "--temperature", "0",
-                             "--json"], cwd=clone, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    reply = json.loads(result.stdout)
+    reply = chat(clone, "--prompt", prompt)
     assert Path(reply["model"]).resolve() == (clone / report["final_model"]["path"]).resolve()
     assert "MiniLLM" in reply["answer"] and "minillm-skill" in reply["answer"], reply["answer"]
 
@@ -154,12 +159,7 @@ def test_the_final_model_calls_the_calculator_on_held_out_sums(run):
 
 def test_chat_with_tools_answers_through_the_calculator(run):
     clone, _ = run
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
-    result = subprocess.run([sys.executable, "-m", "minillm_core", "chat", "--tools", "--prompt", "What is 347 + 589?",
-                             "--temperature", "0", "--json"], cwd=clone, capture_output=True, text=True, env=env,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    reply = json.loads(result.stdout)
+    reply = chat(clone, "--tools", "--prompt", "What is 347 + 589?")
     call = reply["tool_calls"][0]
     assert (call["name"], call["result"], call["ok"]) == ("calculator", "936", True), reply
     assert "936" in reply["answer"], reply

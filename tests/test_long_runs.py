@@ -22,7 +22,7 @@ CLI = [sys.executable, "-m", "minillm_core"]
 # save_steps beyond max_steps: the only checkpoint is the one a stop makes.
 TINY = ["--set", "preset=tiny", "--set", "max_steps=40", "--set", "log_steps=1", "--set", "save_steps=1000"]
 # The detached run must outlast the status, second-run and stop commands that follow it (each a new Python
-# process, slow on a busy machine: the suite runs bot-start beside these tests).
+# process, slow to start on a busy machine: beside one busy process they outlasted a 40-step run).
 DETACHED_STEPS = 100
 DETACHED = [*TINY, "--set", f"max_steps={DETACHED_STEPS}"]
 
