@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from minillm_core.gguf_verify import VERIFY_PROMPTS, common_prefix, greedy_tokens, prompt_text
+from minillm_core.export.gguf_verify import VERIFY_PROMPTS, common_prefix, greedy_tokens, prompt_text
 
 
 def main() -> int:
@@ -31,7 +31,7 @@ def main() -> int:
     from llama_cpp import Llama
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from minillm_core.tokenizer import chat_stop_token_ids
+    from minillm_core.model.tokenizer import chat_stop_token_ids
 
     tokenizer = AutoTokenizer.from_pretrained(str(args.model))
     original = AutoModelForCausalLM.from_pretrained(str(args.model), dtype=torch.float32).eval()

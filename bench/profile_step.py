@@ -39,8 +39,8 @@ def main() -> None:
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     args = parser.parse_args()
 
-    from minillm_core.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
-    from minillm_core.tokenizer import load_tokenizer
+    from minillm_core.model.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
+    from minillm_core.model.tokenizer import load_tokenizer
 
     vocab = vocab_size_for(load_tokenizer(), resolve_preset(args.preset).min_vocab_size)
     model = build_model(model_config(args.preset, vocab_size=vocab))

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a cl
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from minillm_core.cpu_threads import LoadReader, usable_cores  # noqa: E402
+from minillm_core.util.cpu_threads import LoadReader, usable_cores  # noqa: E402
 
 MB = 2**20
 WARMUP_STEPS = 2  # steps run before timing starts: allocator, autotuning and first-call costs land here
@@ -84,7 +84,7 @@ def synchronize() -> None:
 
 def matmul_peak_gflops(dtype: torch.dtype, size: int, repeats: int) -> float:
     """Best GFLOP/s of a square size x size matmul: the ceiling MFU is measured against."""
-    from minillm_core.speedups import matmul_flops_per_s
+    from minillm_core.train.speedups import matmul_flops_per_s
 
     return matmul_flops_per_s(dtype, size, repeats) / 1e9
 
@@ -239,8 +239,8 @@ def _child_main(send: Any, function: Callable[..., dict], args: tuple) -> None:
 def baseline_training(preset: str, seq_len: int, batch_size: int, steps: int, warmup: int) -> dict:
     """A plain PyTorch loop, what MiniMind's own trainer amounts to: float32, no compile, AdamW,
     full-length sequences of random tokens, gradient clipping, no data loader."""
-    from minillm_core.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
-    from minillm_core.tokenizer import load_tokenizer
+    from minillm_core.model.presets import build_model, count_parameters, model_config, resolve_preset, vocab_size_for
+    from minillm_core.model.tokenizer import load_tokenizer
 
     torch.manual_seed(0)
     # The same embedding size the skill builds for this preset with the shipped tokenizer.
@@ -267,12 +267,12 @@ def baseline_training(preset: str, seq_len: int, batch_size: int, steps: int, wa
 
 def skill_training(preset: str, seq_len: int, batch_size: int, steps: int, warmup: int, data: str,
                    workdir: str, compile: bool = False, stage: str = "pretrain", sets: tuple[str, ...] = ()) -> dict:
-    """A training skill's own path (minillm_core.training.train via the skill's run function), with the
+    """A training skill's own path (minillm_core.train.training.train via the skill's run function), with the
     settings `--set` would give it. Throughput comes from logs/<stage>.jsonl, past the first log interval."""
-    from minillm_core.outputs import run_name
-    from minillm_core.plugins import PluginHost
-    from minillm_core.runner import make_plan
-    from minillm_core.speedups import use_bf16
+    from minillm_core.contract.outputs import run_name
+    from minillm_core.plugins.host import PluginHost
+    from minillm_core.runner.plan import make_plan
+    from minillm_core.train.speedups import use_bf16
 
     # log_steps = warmup: the first logged interval holds the start-up (sample answers before training,
     # first steps), every later one `warmup` steady steps. save_steps is past the end: no checkpoint, no
@@ -284,7 +284,7 @@ def skill_training(preset: str, seq_len: int, batch_size: int, steps: int, warmu
     planned = plan.stages[0]
     if not plan.ready:
         raise RuntimeError(f"{stage} preconditions do not hold: {[c.to_dict() for c in planned.checks]}")
-    import minillm_core.training  # noqa: F401 - its libraries (~250 MB) count in the start, not in the peak
+    import minillm_core.train.training  # noqa: F401 - its libraries (~250 MB) count in the start, not in the peak
 
     memory = start_peak_memory(torch.cuda.is_available())
     result = planned.skill.run(planned.context)
@@ -386,7 +386,7 @@ def busy_run(preset: str, stage: str, threads: str, load: int, args: argparse.Na
 
 def write_pretrain_jsonl(path: Path, megabytes: float) -> Path:
     """A pretraining JSONL file of about `megabytes`: the shipped corpus's documents in random order."""
-    from minillm_core.resources import dataset_dir
+    from minillm_core.util.resources import dataset_dir
 
     lines = (dataset_dir() / "embedded" / "pretrain.jsonl").read_bytes().splitlines(keepends=True)
     rng, target, written = random.Random(0), int(megabytes * MB), 0
@@ -402,7 +402,7 @@ def data_preparation(path: str, seq_len: int, cache_dir: str) -> dict:
     """The project's tokenize-and-pack path (build_pretrain_dataset, shipped tokenizer) from a cold cache."""
     from minillm_core.data.formats import RecordReader
     from minillm_core.data.packing import build_pretrain_dataset
-    from minillm_core.tokenizer import load_tokenizer
+    from minillm_core.model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer()
     memory = TreeMemorySampler()
@@ -431,8 +431,8 @@ def tokenizer_speeds(megabytes: float) -> dict:
     """MB/s of tokenizing alone, on one core: where data preparation's time goes, and its ceiling here."""
     os.environ["RAYON_NUM_THREADS"] = "1"  # the tokenizers library's thread pool: one core, as a worker gets
     from minillm_core.data.piece_cache import PieceCacheEncoder
-    from minillm_core.resources import dataset_dir
-    from minillm_core.tokenizer import load_tokenizer
+    from minillm_core.model.tokenizer import load_tokenizer
+    from minillm_core.util.resources import dataset_dir
 
     documents = [json.loads(line)["text"] for line in (dataset_dir() / "embedded" / "pretrain.jsonl").open()]
     random.Random(0).shuffle(documents)

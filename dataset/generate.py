@@ -736,7 +736,7 @@ def dpo_train(items: list[Item], r: random.Random) -> list[dict]:
 
 
 def answer_record(item: Item) -> dict:
-    """A held-out prompt with what its generated answer must hold (read by minillm_core/answers.py)."""
+    """A held-out prompt with what its generated answer must hold (read by minillm_core/eval/answers.py)."""
     return {"prompt": item.prompt, "lang": item.lang, "topic": item.topic, "rule": item.rule,
             "expect": list(item.expect), "completion": item.completion, "reference": item.answer}
 
@@ -751,7 +751,7 @@ def mc_record(item: Item, r: random.Random) -> dict:
 
 # ---------------------------------------------------------------------------------------------------------
 # Multi-digit arithmetic, thinking and tools: what a small model cannot do in its head, it can work out step
-# by step (<think>) or hand to the calculator. Tool definitions come from minillm_core.tools, so the model
+# by step (<think>) or hand to the calculator. Tool definitions come from minillm_core.inference.tools, so the model
 # learns to call exactly what chat and eval offer it.
 # ---------------------------------------------------------------------------------------------------------
 LOOKUP_QUERIES = {  # kind -> the query a lookup call asks for one row (facts.jsonl holds every row's)
@@ -832,7 +832,7 @@ def big_question(op: str, a: int, b: int, lang: str, r: random.Random) -> str:
 
 
 def tool_schemas() -> list[dict]:
-    from minillm_core.tools import BUILTIN_TOOLS
+    from minillm_core.inference.tools import BUILTIN_TOOLS
 
     return [tool.schema() for tool in BUILTIN_TOOLS]
 
@@ -923,7 +923,7 @@ def chat_text(record: dict) -> str:
     """A chat record as the chat template renders it (special tokens included: a corpus may hold them)."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from minillm_core.tokenizer import CHAT_TEMPLATE
+    from minillm_core.model.tokenizer import CHAT_TEMPLATE
 
     rendered, _ = render_jinja_template([record["conversations"]], tools=record.get("tools"),
                                         chat_template=CHAT_TEMPLATE)

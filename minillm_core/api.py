@@ -14,35 +14,34 @@ not when the plugin is imported, so that `minillm-skill list` stays quick with a
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from minillm_core.contract.options import Option
+from minillm_core.contract.skill import Check, Skill, SkillError, StageContext, StageResult
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.messages import RecordError
 from minillm_core.data.registry import DatasetSpec, resolve_dataset
-from minillm_core.hookspecs import hookimpl
-from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, training_options
-from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
-from minillm_core.tools import BUILTIN_TOOLS, Tool, ToolCall, parse_tool_calls, run_tool_call
+from minillm_core.inference.tools import BUILTIN_TOOLS, Tool, ToolCall, parse_tool_calls, run_tool_call
+from minillm_core.plugins.hookspecs import hookimpl
+from minillm_core.train.methods import TrainingMethod
+from minillm_core.train.options import training_options
+from minillm_core.util.lazy import lazy_exports
 
 PLUGIN_API_VERSION = "1.2.0"  # 1.1: Tool, ToolCall, the register_chat_tools and register_eval_tasks hooks;
 # 1.2: BUILTIN_TOOLS, parse_tool_calls, run_tool_call (reading and running the calls a model writes)
 
 # name -> module that defines it, imported on first use (these pull in torch, transformers, TRL or peft)
 _HEAVY = {
-    "TrainingRun": "minillm_core.training",  # what a TrainingMethod's trainer builder receives
-    "train": "minillm_core.training",  # the shared training path, for a skill with its own run
-    "output_dir": "minillm_core.training",  # where a stage saves its model
-    "sft_trainer": "minillm_core.stages.sft",  # the SFT trainer, for methods that train on chats
-    "load_model": "minillm_core.evaluate",  # (model, tokenizer) from a model folder, ready for inference
-    "Reply": "minillm_core.likelihood",  # a prompt and a reply to score
-    "chat_perplexity": "minillm_core.likelihood",  # perplexity of replies, given their prompts
-    "held_out_chats": "minillm_core.evaluate",  # the held-out conversations eval scores
-    "greedy_answers": "minillm_core.samples",  # greedy answers to prompts, "chat" or "completion" style
-    "CHAT_TEMPLATE": "minillm_core.tokenizer",  # the ChatML template chat stages give a base model
-    "with_chat_template": "minillm_core.tokenizer",  # a tokenizer, given CHAT_TEMPLATE when it has none
-    "chat_stop_token_ids": "minillm_core.tokenizer",  # the ids that end a chat reply
+    "TrainingRun": "minillm_core.train.training",  # what a TrainingMethod's trainer builder receives
+    "train": "minillm_core.train.training",  # the shared training path, for a skill with its own run
+    "output_dir": "minillm_core.train.training",  # where a stage saves its model
+    "sft_trainer": "minillm_core.train.stages.sft",  # the SFT trainer, for methods that train on chats
+    "load_model": "minillm_core.eval.evaluate",  # (model, tokenizer) from a model folder, ready for inference
+    "Reply": "minillm_core.eval.likelihood",  # a prompt and a reply to score
+    "chat_perplexity": "minillm_core.eval.likelihood",  # perplexity of replies, given their prompts
+    "held_out_chats": "minillm_core.eval.evaluate",  # the held-out conversations eval scores
+    "greedy_answers": "minillm_core.inference.samples",  # greedy answers to prompts, "chat" or "completion" style
+    "CHAT_TEMPLATE": "minillm_core.model.tokenizer",  # the ChatML template chat stages give a base model
+    "with_chat_template": "minillm_core.model.tokenizer",  # a tokenizer, given CHAT_TEMPLATE when it has none
+    "chat_stop_token_ids": "minillm_core.model.tokenizer",  # the ids that end a chat reply
 }
 
 __all__ = [
@@ -59,11 +58,4 @@ __all__ = [
     *_HEAVY,
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HEAVY:
-        value = getattr(importlib.import_module(_HEAVY[name]), name)
-        globals()[name] = value  # once imported, a plain attribute
-        return value
-    raise AttributeError(f"module 'minillm_core.api' has no attribute {name!r}; the plugin API is: "
-                         f"{', '.join(__all__)}")
+__getattr__ = lazy_exports(__name__, _HEAVY)

@@ -17,16 +17,16 @@ from typing import Any, NoReturn
 import click
 
 from minillm_core import __version__
-from minillm_core.chat import chat_command
-from minillm_core.distributed import is_main_process
+from minillm_core.contract.options import OptionError
 from minillm_core.mcp_server import mcp_command
-from minillm_core.options import OptionError
-from minillm_core.plugins import UnknownSkill, get_host
-from minillm_core.quiet import quiet_libraries
+from minillm_core.plugins.host import UnknownSkill, get_host
 from minillm_core.run_commands import run_detached, runs_command, status_command, stop_command
-from minillm_core.runner import Plan, locked_report, make_plan, run_plan
-from minillm_core.serve import serve_command
-from minillm_core.stdout_guard import stdout_to_stderr as _stdout_to_stderr
+from minillm_core.runner.plan import Plan, locked_report, make_plan, run_plan
+from minillm_core.serve.chat import chat_command
+from minillm_core.serve.server import serve_command
+from minillm_core.util.distributed import is_main_process
+from minillm_core.util.quiet import quiet_libraries
+from minillm_core.util.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 4
 # Commands that only read run records: they load no plugin (and so no torch), for an agent to poll them cheaply.
@@ -240,7 +240,7 @@ def presets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for agents.")
 def presets_list(as_json: bool) -> None:
     """Every preset: architecture, size and default sequence length."""
-    from minillm_core.presets import list_presets  # imports transformers: only when asked
+    from minillm_core.model.presets import list_presets  # imports transformers: only when asked
 
     rows = [{"name": p.name, "architecture": p.architecture, "description": p.description,
              "hidden_size": p.config.get("hidden_size"), "layers": p.config.get("num_hidden_layers"),
@@ -258,7 +258,7 @@ def presets_list(as_json: bool) -> None:
 @click.argument("dest", type=click.Path(path_type=Path), default=".")
 def presets_copy(name: str, dest: Path) -> None:
     """Write preset NAME as an editable YAML file (in DEST, a folder or a .yaml path)."""
-    from minillm_core.presets import copy_preset
+    from minillm_core.model.presets import copy_preset
 
     try:
         path = copy_preset(name, dest)

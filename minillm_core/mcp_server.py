@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from minillm_core import __version__
-from minillm_core.options import Option
-from minillm_core.plugins import get_host
-from minillm_core.skill import Skill
+from minillm_core.contract.options import Option
+from minillm_core.contract.skill import Skill
+from minillm_core.plugins.host import get_host
 
 if TYPE_CHECKING:
     import mcp_types

@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from minillm_core.contained import TIMEOUT_ENV
-from minillm_core.detach import start_detached
-from minillm_core.plugins import get_host
-from minillm_core.run_status import describe, stop
-from minillm_core.runs import UnknownRun, list_runs
+from minillm_core.plugins.contained import TIMEOUT_ENV
+from minillm_core.plugins.host import get_host
+from minillm_core.runs.detach import start_detached
+from minillm_core.runs.record import UnknownRun, list_runs
+from minillm_core.runs.status import describe, stop
 
 _WORKDIR = click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
                         help="The run's work directory (default: the current directory).")

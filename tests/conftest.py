@@ -22,7 +22,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 @pytest.fixture(autouse=True)
 def _isolated_plugins(monkeypatch):
     """Load no installed third-party plugins unless a test sets MINILLM_LOAD_PLUGINS itself."""
-    from minillm_core.plugins import reset_host
+    from minillm_core.plugins.host import reset_host
 
     monkeypatch.setenv("MINILLM_LOAD_PLUGINS", "")
     monkeypatch.delenv("MINILLM_STRICT_PLUGINS", raising=False)

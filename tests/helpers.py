@@ -10,9 +10,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from minillm_core.cli import cli
-from minillm_core.hookspecs import hookimpl
-from minillm_core.plugins import get_host
-from minillm_core.skill import Skill
+from minillm_core.contract.skill import Skill
+from minillm_core.plugins.hookspecs import hookimpl
+from minillm_core.plugins.host import get_host
 
 
 def make_skill_folder(root: Path, name: str, description: str = "A skill made by a test.",
@@ -41,9 +41,9 @@ def make_distribution(site: Path, dist_name: str, module_name: str, module_sourc
 ECHO_PLUGIN = '''
 from pathlib import Path
 import os, sys
-from minillm_core.hookspecs import hookimpl
-from minillm_core.options import Option
-from minillm_core.skill import Skill, StageResult
+from minillm_core.plugins.hookspecs import hookimpl
+from minillm_core.contract.options import Option
+from minillm_core.contract.skill import Skill, StageResult
 
 def run(ctx):
     print("noise from print")                  # must not reach stdout under --json
@@ -83,8 +83,8 @@ def save_tiny_model(folder: Path, seed: int, chat: bool = True) -> Path:
     """A random tiny model; a chat model's tokenizer carries the chat template, a base model's none."""
     import torch
 
-    from minillm_core.presets import build_model, model_config, vocab_size_for
-    from minillm_core.tokenizer import load_tokenizer, with_chat_template
+    from minillm_core.model.presets import build_model, model_config, vocab_size_for
+    from minillm_core.model.tokenizer import load_tokenizer, with_chat_template
 
     torch.manual_seed(seed)
     tokenizer = with_chat_template(load_tokenizer()) if chat else load_tokenizer()

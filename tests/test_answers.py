@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from minillm_core import final_model
-from minillm_core.answers import AnswerItem, degeneration, first_sentence, is_right, load_items, summarize
-from minillm_core.skill import SkillError
-from minillm_core.stages.sft import auto_epochs
+from minillm_core.contract.skill import SkillError
+from minillm_core.eval.answers import AnswerItem, degeneration, first_sentence, is_right, load_items, summarize
+from minillm_core.runner import final_model
+from minillm_core.train.stages.sft import auto_epochs
 
 SUM = AnswerItem("What is 3 + 4?", "en", "arithmetic", "number", ("7",), "3 + 4 =")
 SUM_ZH = AnswerItem("3加4等于多少？", "zh", "arithmetic", "number", ("7",), "3加4等于")
@@ -107,7 +107,7 @@ def test_eval_picks_the_final_model_by_answer_accuracy_not_by_order(tmp_path):
                       "degenerate_rate": 0.0},
               "dpo": {"untrained": False, "path": str(tmp_path / "out/dpo"), "answer_accuracy": 0.2,
                       "degenerate_rate": 0.1}}
-    from minillm_core.evaluate import best_model
+    from minillm_core.eval.evaluate import best_model
 
     best = best_model({name: result for name, result in models.items() if not result["untrained"]})
     records = [_check_record("dpo", False, tmp_path),
@@ -117,7 +117,7 @@ def test_eval_picks_the_final_model_by_answer_accuracy_not_by_order(tmp_path):
 
 
 def test_a_chat_model_is_handed_over_before_a_base_model_that_completes_more(tmp_path):
-    from minillm_core.evaluate import best_model
+    from minillm_core.eval.evaluate import best_model
 
     models = {"pretrain": {"style": "completion", "answer_accuracy": 0.31, "degenerate_rate": 0.27},
               "sft": {"style": "chat", "answer_accuracy": 0.27, "degenerate_rate": 0.0},

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from minillm_core import arithmetic_eval
-from minillm_core.arithmetic_eval import (
+from minillm_core.eval import arithmetic as arithmetic_eval
+from minillm_core.eval.arithmetic import (
     ArithmeticItem,
     arithmetic_markdown,
     arithmetic_scores,
@@ -15,7 +15,7 @@ from minillm_core.arithmetic_eval import (
     final_number,
     with_tools,
 )
-from minillm_core.tools import BUILTIN_TOOLS
+from minillm_core.inference.tools import BUILTIN_TOOLS
 from tests.helpers import call_text, save_tiny_model
 
 ITEM = ArithmeticItem("What is 347 + 589?", "en", "347 + 589", 936)
@@ -63,7 +63,7 @@ def test_with_tools_runs_calls_and_gives_each_prompt_its_own_turns(monkeypatch):
 
 
 def test_a_chat_model_gets_every_figure_and_the_table(tmp_path, monkeypatch):
-    from minillm_core.models import load_model
+    from minillm_core.model.loading import load_model
 
     monkeypatch.setattr(arithmetic_eval, "MAX_NEW_TOKENS", 8)  # a random model never stops: keep it short
     model, tokenizer = load_model(save_tiny_model(tmp_path / "sft", seed=3))
@@ -82,8 +82,8 @@ def test_a_chat_model_gets_every_figure_and_the_table(tmp_path, monkeypatch):
 
 
 def test_a_bad_item_line_names_its_file_and_line(tmp_path):
-    from minillm_core.arithmetic_eval import load_arithmetic_items
-    from minillm_core.skill import SkillError
+    from minillm_core.contract.skill import SkillError
+    from minillm_core.eval.arithmetic import load_arithmetic_items
 
     path = tmp_path / "items.jsonl"
     path.write_text('{"prompt": "1 + 1?", "lang": "en", "expression": "1 + 1", "answer": 2}\n{"prompt": "2 + 2?"}\n')

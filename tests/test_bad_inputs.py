@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from minillm_core.cli import cli
-from minillm_core.outputs import MARKER
+from minillm_core.contract.outputs import MARKER
 
 USAGE, PRECONDITION = 2, 3
 GBK_RECORD = '{"text": "中文"}\n'.encode("gbk")

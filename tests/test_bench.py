@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
 
 
@@ -25,6 +27,7 @@ def numbers(value, path: str = ""):
         yield path, value
 
 
+@pytest.mark.slow
 def test_quick_json_run_reports_every_figure(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     result = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"], cwd=tmp_path, env=env,
@@ -64,6 +67,7 @@ def test_quick_json_run_reports_every_figure(tmp_path):
     assert not bad, f"figures that are not positive finite numbers: {bad}"
 
 
+@pytest.mark.slow
 def test_step_profile_prints_each_group_and_the_matmul_rate(tmp_path):
     script = BENCH.with_name("profile_step.py")
     result = subprocess.run([sys.executable, str(script), "--preset", "tiny", "--batch-size", "2", "--seq-len", "16",

@@ -13,13 +13,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from minillm_core import chat
-from minillm_core.chat import Bot, chat_command, choose_mode, default_model
-from minillm_core.generation import GeneratedReply, GenerationOptions, TextStream
-from minillm_core.outputs import MARKER, write_marker
-from minillm_core.presets import build_model, model_config
-from minillm_core.replies import split_reasoning
-from minillm_core.tokenizer import load_tokenizer, with_chat_template
+from minillm_core.contract.outputs import MARKER, write_marker
+from minillm_core.inference.generation import GeneratedReply, GenerationOptions, TextStream
+from minillm_core.inference.replies import split_reasoning
+from minillm_core.model.presets import build_model, model_config
+from minillm_core.model.tokenizer import load_tokenizer, with_chat_template
+from minillm_core.serve import chat
+from minillm_core.serve.chat import Bot, chat_command, choose_mode, default_model
 
 GREEDY = ["--temperature", "0", "--max-new-tokens", "12"]
 JSON_KEYS = {"model", "prompt", "answer", "reasoning", "new_tokens", "seconds", "stopped_by"}

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from minillm_core.resources import dataset_dir
-from minillm_core.tokenizer import load_tokenizer, with_chat_template
+from minillm_core.model.tokenizer import load_tokenizer, with_chat_template
+from minillm_core.util.resources import dataset_dir
 
 CALCULATOR = {"type": "function", "function": {
     "name": "calculator", "description": "Evaluate an arithmetic expression.",

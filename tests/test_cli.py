@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from minillm_core.skill import SkillError, StageResult
+from minillm_core.contract.skill import SkillError, StageResult
 from tests.helpers import add_test_skill, invoke
 
 BUILTIN_SKILLS = {"bot-start", "env-check", "download-data", "tokenizer", "pretrain", "sft", "dpo", "eval", "report"}

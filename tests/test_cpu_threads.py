@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 
-from minillm_core import cpu_threads
-from minillm_core.cpu_threads import LoadReader, ThreadPolicy, threads_for_load
+from minillm_core.util import cpu_threads
+from minillm_core.util.cpu_threads import LoadReader, ThreadPolicy, threads_for_load
 
 
 @pytest.fixture(autouse=True)

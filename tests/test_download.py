@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from minillm_core import download, fetch
 from minillm_core.cli import cli
 from minillm_core.data.registry import load_registry
-from minillm_core.plugins import get_host
-from minillm_core.runner import make_plan, run_plan
+from minillm_core.hub import download, fetch
+from minillm_core.plugins.host import get_host
+from minillm_core.runner.plan import make_plan, run_plan
 from tests.hub_standin import CONTENT, FILE, NAME, REPO, closed_port_endpoint, register
 
 

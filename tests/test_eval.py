@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from minillm_core import evaluate, likelihood
-from minillm_core.eval_tasks import LOCAL_TASKS, run_tasks, write_local_tasks
-from minillm_core.evaluate import eval_inputs, prompt_style
-from minillm_core.likelihood import perplexity
-from minillm_core.resources import shipped_path
-from minillm_core.samples import DEFAULT_PROMPTS, prompt_text
-from minillm_core.tokenizer import load_tokenizer, with_chat_template
+from minillm_core.eval import evaluate, likelihood
+from minillm_core.eval.evaluate import eval_inputs, prompt_style
+from minillm_core.eval.likelihood import perplexity
+from minillm_core.eval.lm_eval_tasks import LOCAL_TASKS, run_tasks, write_local_tasks
+from minillm_core.inference.samples import DEFAULT_PROMPTS, prompt_text
+from minillm_core.model.tokenizer import load_tokenizer, with_chat_template
+from minillm_core.util.resources import shipped_path
 from tests.helpers import invoke, save_tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -42,6 +42,7 @@ def lines(name: str) -> int:
     return len(shipped_path(f"dataset/embedded/{name}").read_text(encoding="utf-8").splitlines())
 
 
+@pytest.mark.slow
 def test_every_model_gets_task_accuracies_perplexity_and_answers(evaluated, workdir):
     metrics = evaluated["metrics"]
     assert list(metrics["models"]) == ["untrained", "pretrain", "sft"]
@@ -65,6 +66,7 @@ def test_every_model_gets_task_accuracies_perplexity_and_answers(evaluated, work
     assert results["versions"]["lm_eval"] and set(results["models"]) == {"untrained", "pretrain", "sft"}
 
 
+@pytest.mark.slow
 def test_every_question_of_every_task_is_scored(evaluated):
     files = {task: file for task, file in LOCAL_TASKS.values()}
     for numbers in evaluated["metrics"]["models"].values():
@@ -72,6 +74,7 @@ def test_every_question_of_every_task_is_scored(evaluated):
             task: lines(file) for task, file in files.items()}
 
 
+@pytest.mark.slow
 def test_details_compare_the_models_in_a_table_and_show_answers(evaluated):
     details = evaluated["details"]
     assert "| | untrained | pretrain | sft |" in details
@@ -82,6 +85,7 @@ def test_details_compare_the_models_in_a_table_and_show_answers(evaluated):
     assert "untrained / pretrain / sft" in evaluated["summary"] and "\n" not in evaluated["summary"]
 
 
+@pytest.mark.slow
 def test_models_prompts_and_limit(workdir, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("Hello\n\n2 + 2 =\n")
@@ -192,6 +196,7 @@ def test_prompt_style_follows_the_chat_template():
     assert prompt_style(with_chat_template(tokenizer)) == "chat"
 
 
+@pytest.mark.slow
 def test_a_retrained_model_is_evaluated_again_not_reported_stale(tmp_path):
     save_tiny_model(tmp_path / "out" / "sft", seed=3)
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from minillm_core.outputs import read_marker, trained_models
+from minillm_core.contract.outputs import read_marker, trained_models
+
+pytestmark = pytest.mark.slow  # the example plugins installed in their own venv: minutes
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGINS = ("grpo", "lora")

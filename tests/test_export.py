@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("gguf")
 
-from minillm_core.export_gguf import (  # noqa: E402 (after the skip: the module needs gguf to run)
+from minillm_core.export.gguf import (  # noqa: E402 (after the skip: the module needs gguf to run)
     OLLAMA_CHATML_TEMPLATE,
     ExportError,
     chat_template_of,
@@ -20,7 +20,7 @@ from minillm_core.export_gguf import (  # noqa: E402 (after the skip: the module
     ollama_modelfile,
     pre_tokenizer_name,
 )
-from minillm_core.gguf_verify import verify_gguf  # noqa: E402
+from minillm_core.export.gguf_verify import verify_gguf  # noqa: E402
 from tests.helpers import invoke  # noqa: E402
 
 
@@ -31,8 +31,8 @@ def chat_model(tmp_path_factory) -> Path:
     non-degenerate greedy continuations instead of one token repeated."""
     import torch
 
-    from minillm_core.presets import build_model, model_config, vocab_size_for
-    from minillm_core.tokenizer import load_tokenizer, with_chat_template
+    from minillm_core.model.presets import build_model, model_config, vocab_size_for
+    from minillm_core.model.tokenizer import load_tokenizer, with_chat_template
 
     torch.manual_seed(3)
     tokenizer = with_chat_template(load_tokenizer())
@@ -86,7 +86,7 @@ def test_q8_0_is_smaller_and_mostly_agrees(chat_model, tmp_path):
 
 
 def test_a_qwen3_model_is_refused_naming_llama(tmp_path):
-    from minillm_core.presets import model_config
+    from minillm_core.model.presets import model_config
 
     folder = tmp_path / "qwen"
     model_config("minimind3", vocab_size=128).save_pretrained(folder)  # the config alone decides
@@ -99,7 +99,7 @@ def test_a_qwen3_model_is_refused_naming_llama(tmp_path):
 
 
 def test_pre_tokenizer_names():
-    from minillm_core.tokenizer import default_tokenizer_dir, train_tokenizer
+    from minillm_core.model.tokenizer import default_tokenizer_dir, train_tokenizer
 
     shipped = json.loads((default_tokenizer_dir() / "tokenizer.json").read_text(encoding="utf-8"))
     assert pre_tokenizer_name(shipped) == "gpt-2"
@@ -115,8 +115,8 @@ def test_a_split_digits_tokenizer_reads_back_the_same(tmp_path):
     import torch
     from transformers import AutoTokenizer
 
-    from minillm_core.presets import build_model, model_config, vocab_size_for
-    from minillm_core.tokenizer import save_tokenizer, train_tokenizer, with_chat_template
+    from minillm_core.model.presets import build_model, model_config, vocab_size_for
+    from minillm_core.model.tokenizer import save_tokenizer, train_tokenizer, with_chat_template
 
     tokenizer = with_chat_template(train_tokenizer(["The answer is 12345.", "你好，世界！2024"] * 30, vocab_size=400,
                                                    split_digits=True))

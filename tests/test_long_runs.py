@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from minillm_core.checkpoints import MARKER
-from minillm_core.stopping import STOP, graceful_stop, training_started
+from minillm_core.runs.stopping import STOP, graceful_stop, training_started
+from minillm_core.train.checkpoints import MARKER
 from tests.helpers import add_test_skill, invoke
 
 ENV = {**os.environ, "MINILLM_LOAD_PLUGINS": "", "HF_HUB_OFFLINE": "1"}
@@ -53,6 +53,7 @@ def logged_step(workdir: Path, name: str = "pretrain") -> int:
     return json.loads(lines[-1])["step"] if lines else 0
 
 
+@pytest.mark.slow
 def test_a_detached_run_is_followed_stopped_and_resumed(tmp_path):
     started = cli("run", "pretrain", "--detach", "--json", "--workdir", str(tmp_path), *DETACHED)
     assert started.returncode == 0, started.stderr
@@ -97,6 +98,7 @@ def test_a_detached_run_is_followed_stopped_and_resumed(tmp_path):
     assert [r["status"] for r in runs] == ["ok", "stopped"] and runs[1]["run_id"] == run["run_id"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_foreground_run_at_the_next_step(tmp_path):
     process = subprocess.Popen([*CLI, "run", "pretrain", "--json", "--workdir", str(tmp_path), *TINY],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -112,6 +114,7 @@ def test_ctrl_c_stops_a_foreground_run_at_the_next_step(tmp_path):
     assert "stopped (resumable)" in (tmp_path / "reports" / "latest.md").read_text()
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_stage_at_once_exactly_one_runs(tmp_path):
     command = [*CLI, "run", "pretrain", "--json", "--workdir", str(tmp_path), *TINY]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -136,6 +139,7 @@ def test_two_runs_of_one_stage_at_once_exactly_one_runs(tmp_path):
     assert (tmp_path / "out" / "pretrain" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_a_killed_run_reads_as_died_its_lock_is_taken_over_and_it_resumes(tmp_path):
     """SIGKILL after a checkpoint: no report, no model; `status` says died, and the same command takes the
     lock over and resumes from the last whole checkpoint."""

@@ -20,8 +20,8 @@ pytest.importorskip("mcp")
 
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
 
-from minillm_core.plugins import get_host  # noqa: E402
-from minillm_core.resources import skills_dir  # noqa: E402
+from minillm_core.plugins.host import get_host  # noqa: E402
+from minillm_core.util.resources import skills_dir  # noqa: E402
 
 SERVER_COMMAND = [sys.executable, "-m", "minillm_core", "mcp"]  # given `--workdir W` after it
 CLI = [sys.executable, "-m", "minillm_core"]
@@ -108,6 +108,7 @@ def test_results_are_what_the_cli_prints(tmp_path):
     assert no_prompt.is_error and "prompt" in text(no_prompt)
 
 
+@pytest.mark.slow
 def test_runs_start_detached_and_status_follows_them(tmp_path):
     async def run_to_the_end(session: ClientSession, tool: str, arguments: dict, timeout: float) -> dict:
         started = await session.call_tool(tool, arguments)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from huggingface_hub import ModelCard
 
 from minillm_core.data.registry import DatasetSpec
-from minillm_core.model_card import add_eval_results, write_training_card
+from minillm_core.hub.model_card import add_eval_results, write_training_card
 
 
 def test_eval_figures_join_the_training_card_and_replace_the_last_ones(tmp_path):

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from minillm_core import runner
-from minillm_core.checkpoints import MARKER as CHECKPOINT_MARKER
 from minillm_core.cli import cli
-from minillm_core.outputs import MARKER, OutputRefused, check_output, run_name
-from minillm_core.skill import StageResult
+from minillm_core.contract.outputs import MARKER, OutputRefused, check_output, run_name
+from minillm_core.contract.skill import StageResult
+from minillm_core.runner import plan as runner
+from minillm_core.train.checkpoints import MARKER as CHECKPOINT_MARKER
 from tests.helpers import add_test_skill
 
 
@@ -120,8 +120,8 @@ def test_a_run_that_fails_on_its_data_keeps_an_interrupted_runs_checkpoints(tmp_
 
 
 def test_no_conversation_left_after_filtering_names_max_seq_len(tmp_path):
-    from minillm_core.presets import build_model, model_config, vocab_size_for
-    from minillm_core.tokenizer import load_tokenizer
+    from minillm_core.model.presets import build_model, model_config, vocab_size_for
+    from minillm_core.model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer()
     model = tmp_path / "base"

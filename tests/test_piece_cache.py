@@ -13,8 +13,8 @@ from transformers import PreTrainedTokenizerFast
 
 from minillm_core.data import piece_cache
 from minillm_core.data.piece_cache import PieceCacheEncoder
-from minillm_core.resources import dataset_dir
-from minillm_core.tokenizer import load_tokenizer
+from minillm_core.model.tokenizer import load_tokenizer
+from minillm_core.util.resources import dataset_dir
 
 # Characters where a re-implemented split would most likely part ways with the tokenizer's: contractions,
 # runs of spaces before CJK and at the end, other scripts, digits that are not ASCII (Ⅻ ① ² ٣), combining

@@ -8,9 +8,9 @@ import pytest
 
 from minillm_core.data.formats import DataError, RecordReader, sniff
 from minillm_core.data.messages import RecordError
-from minillm_core.hookspecs import hookimpl
-from minillm_core.methods import TrainingMethod
-from minillm_core.plugins import PluginHost
+from minillm_core.plugins.hookspecs import hookimpl
+from minillm_core.plugins.host import PluginHost
+from minillm_core.train.methods import TrainingMethod
 
 
 def qa_to_messages(record: dict) -> dict:
@@ -92,5 +92,5 @@ def test_a_training_method_checks_what_it_is_given():
         TrainingMethod(kind="sft", trainer="m.f")
     with pytest.raises(ValueError, match="sample_style"):
         TrainingMethod(kind="sft", trainer="m:f", sample_style="poem")
-    builder = TrainingMethod(kind="sft", trainer="minillm_core.stages.sft:build_trainer").build_trainer_function()
+    builder = TrainingMethod(kind="sft", trainer="minillm_core.train.stages.sft:build_trainer").build_trainer_function()
     assert builder.__name__ == "build_trainer"

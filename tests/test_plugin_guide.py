@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from minillm_core.cli import cli
-from minillm_core.plugins import get_host, reset_host
+from minillm_core.plugins.host import get_host, reset_host
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 

@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 from minillm_core.cli import cli
-from minillm_core.plugins import PluginHost, get_host
+from minillm_core.plugins.host import PluginHost, get_host
 from tests.helpers import ECHO_PLUGIN, make_distribution, make_skill_folder
 
 RAISES_ON_IMPORT = "raise RuntimeError('this plugin cannot import')\n"
 HOOK_RAISES = '''
-from minillm_core.hookspecs import hookimpl
+from minillm_core.plugins.hookspecs import hookimpl
 
 @hookimpl
 def register_skills(register):
@@ -21,8 +21,8 @@ def register_skills(register):
 '''
 CLASHES = '''
 from pathlib import Path
-from minillm_core.hookspecs import hookimpl
-from minillm_core.skill import Skill, StageResult
+from minillm_core.plugins.hookspecs import hookimpl
+from minillm_core.contract.skill import Skill, StageResult
 
 @hookimpl
 def register_skills(register):
@@ -30,8 +30,8 @@ def register_skills(register):
 '''
 BAD_SKILL_MD = '''
 from pathlib import Path
-from minillm_core.hookspecs import hookimpl
-from minillm_core.skill import Skill, StageResult
+from minillm_core.plugins.hookspecs import hookimpl
+from minillm_core.contract.skill import Skill, StageResult
 
 @hookimpl
 def register_skills(register):
@@ -114,7 +114,7 @@ def test_strict_mode_makes_plugin_errors_fatal(site, monkeypatch):
 
 
 def test_a_stage_observer_that_raises_does_not_fail_the_stage(tmp_path):
-    from minillm_core.hookspecs import hookimpl
+    from minillm_core.plugins.hookspecs import hookimpl
 
     seen = []
 

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from minillm_core.cli import cli
-from minillm_core.plugins import get_host, reset_host
+from minillm_core.plugins.host import get_host, reset_host
 from tests.helpers import ECHO_PLUGIN, make_distribution, make_skill_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ os.write(1, b"and from its file descriptor\\n")
 '''
 HOOK_EXITS = '''
 import sys
-from minillm_core.hookspecs import hookimpl
+from minillm_core.plugins.hookspecs import hookimpl
 
 @hookimpl
 def register_skills(register):
@@ -38,14 +38,14 @@ def register_skills(register):
 '''
 HOOK_HANGS = '''
 import time
-from minillm_core.hookspecs import hookimpl
+from minillm_core.plugins.hookspecs import hookimpl
 
 @hookimpl
 def register_skills(register):
     time.sleep(600)
 '''
 MISSPELLED = '''
-from minillm_core.hookspecs import hookimpl
+from minillm_core.plugins.hookspecs import hookimpl
 
 @hookimpl
 def register_skillz(register):
@@ -131,7 +131,7 @@ def test_a_hook_that_hangs_times_out_and_is_named(site, tmp_path, monkeypatch):
 
 
 def test_a_stage_observer_that_hangs_does_not_hang_the_run(tmp_path):
-    from minillm_core.hookspecs import hookimpl
+    from minillm_core.plugins.hookspecs import hookimpl
 
     class Observer:
         @hookimpl

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from minillm_core.presets import (
+from minillm_core.model.presets import (
     PRESETS,
     build_model,
     copy_preset,
@@ -147,6 +147,7 @@ print(json.dumps({"class": type(model).__name__, "logits": logits[0, -1, :5].tol
 """
 
 
+@pytest.mark.slow
 def test_save_and_load_in_fresh_process(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = build_model(model_config("tiny")).eval()

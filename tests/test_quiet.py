@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("(transformers.logging.get_verbosity(), datasets.is_progress_bar_enabled(), "
             "logging.getLogger('lm_eval').level, len(warnings.filters))")
@@ -18,10 +20,12 @@ def run(code: str) -> str:
     return result.stdout.strip()
 
 
+@pytest.mark.slow
 def test_importing_the_core_leaves_the_libraries_settings_alone():
     # The libraries themselves add warning filters when imported: import them first, then ours.
     code = (f"import logging, warnings, datasets, transformers, trl, peft, lm_eval; before = {SETTINGS}; "
-            "import minillm_core.training, minillm_core.evaluate, minillm_core.chat, minillm_core.cli; "
+            "import minillm_core.train.training, minillm_core.eval.evaluate, minillm_core.serve.chat; "
+            "import minillm_core.cli; "
             f"print(before == {SETTINGS}, before)")
     assert run(code).startswith("True (30, True, 0,")  # transformers at WARNING, datasets' bars on
 

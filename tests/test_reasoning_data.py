@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from minillm_core.arithmetic_eval import final_number, load_arithmetic_items
 from minillm_core.data.formats import RecordReader
-from minillm_core.tools import calculate, lookup
+from minillm_core.eval.arithmetic import final_number, load_arithmetic_items
+from minillm_core.inference.tools import calculate, lookup
 from tests.helpers import EMBEDDED
 from tests.helpers import read_embedded as read
 

@@ -16,7 +16,7 @@ from minillm_core.data.registry import (
     registry_paths,
     resolve_dataset,
 )
-from minillm_core.resources import shipped_path
+from minillm_core.util.resources import shipped_path
 
 SHIPPED = """
 # comments like the real file's header

@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from safetensors import safe_open
 
-from minillm_core.checkpoints import MARKER, last_good_checkpoint, prepare_checkpoint_dir
+from minillm_core.train.checkpoints import MARKER, last_good_checkpoint, prepare_checkpoint_dir
 
 PRETRAIN = [sys.executable, "-m", "minillm_core", "run", "pretrain", "--json", "--set", "max_steps=40",
             "--set", "save_steps=10", "--set", "log_steps=5", "--set", "lr=2e-3"]
@@ -21,6 +22,7 @@ PRETRAIN = [sys.executable, "-m", "minillm_core", "run", "pretrain", "--json", "
 # A run killed with SIGKILL after a checkpoint resumes from it: tests/test_long_runs.py.
 
 
+@pytest.mark.slow
 def test_a_compiled_run_resumes_uncompiled_from_its_checkpoint(tmp_path):
     env = {**os.environ, "MINILLM_LOAD_PLUGINS": ""}
     command = [sys.executable, "-m", "minillm_core", "run", "pretrain", "--json", "--workdir", str(tmp_path),
@@ -70,6 +72,7 @@ def test_checkpoints_made_with_other_settings_are_discarded(tmp_path):
     assert not (folder / "checkpoint-5").exists()
 
 
+@pytest.mark.slow
 def test_two_processes_train_with_ddp_on_cpu(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [str(torchrun), "--nproc_per_node", "2", "-m", "minillm_core", "run", "pretrain", "--json",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from minillm_core.options import Option, OptionError
-from minillm_core.plugins import get_host
-from minillm_core.runner import make_plan, run_plan
-from minillm_core.skill import Skill, StageResult
+from minillm_core.contract.options import Option, OptionError
+from minillm_core.contract.skill import Skill, StageResult
+from minillm_core.plugins.host import get_host
+from minillm_core.runner.plan import make_plan, run_plan
 from tests.helpers import SkillsPlugin, make_skill_folder
 
 

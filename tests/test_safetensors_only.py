@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from minillm_core.skill import SkillError
+from minillm_core.contract.skill import SkillError
 
 
 def test_pickled_bin_weights_are_refused_with_a_hint(tmp_path):
-    from minillm_core.evaluate import load_model
+    from minillm_core.eval.evaluate import load_model
 
     (tmp_path / "config.json").write_text('{"model_type": "llama"}')
     (tmp_path / "pytorch_model.bin").write_bytes(b"a pickle that must never be unpickled")
@@ -21,9 +21,9 @@ def test_pickled_bin_weights_are_refused_with_a_hint(tmp_path):
 def test_safetensors_weights_load(tmp_path, one_torch_thread):
     import torch
 
-    from minillm_core.evaluate import load_model
-    from minillm_core.presets import build_model, model_config, vocab_size_for
-    from minillm_core.tokenizer import load_tokenizer
+    from minillm_core.eval.evaluate import load_model
+    from minillm_core.model.presets import build_model, model_config, vocab_size_for
+    from minillm_core.model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer()
     build_model(model_config("tiny", vocab_size=vocab_size_for(tokenizer))).save_pretrained(tmp_path)

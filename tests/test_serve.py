@@ -23,7 +23,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from minillm_core.openai_api import StreamSplitter, reply_message  # noqa: E402  (needs pydantic: after the skips)
+from minillm_core.serve.openai_api import StreamSplitter, reply_message  # noqa: E402  (needs pydantic: after the skips)
 from tests.helpers import call_text, save_tiny_model  # noqa: E402
 
 # How the server is started; `[sys.executable, "-m", "minillm_core", "serve"]` once the CLI registers it.
@@ -324,9 +324,10 @@ def canned_app(tmp_path_factory):
     """The app on a random tiny chat model (for its template and tokenizer), replying with a thought and a call."""
     from fastapi.testclient import TestClient
 
-    from minillm_core import model_worker, serve
-    from minillm_core.chat import load_bot
-    from minillm_core.generation import GeneratedReply
+    from minillm_core.inference.generation import GeneratedReply
+    from minillm_core.serve import server as serve
+    from minillm_core.serve import worker as model_worker
+    from minillm_core.serve.chat import load_bot
 
     reply = THOUGHT + "Let me add.\n" + call_text("calculator", expression="2 + 3")
 

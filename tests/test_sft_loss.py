@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import torch
 
-from minillm_core.stages.sft import reasoning_weighted_loss
-from minillm_core.tokenizer import load_tokenizer
+from minillm_core.model.tokenizer import load_tokenizer
+from minillm_core.train.stages.sft import reasoning_weighted_loss
 
 
 def test_think_tokens_count_weight_times_and_ignored_tokens_not_at_all():

@@ -9,8 +9,8 @@ import pytest
 from skills_ref.parser import parse_frontmatter
 from skills_ref.validator import validate, validate_metadata
 
-from minillm_core.plugins import get_host
-from minillm_core.resources import shipped_path, skills_dir
+from minillm_core.plugins.host import get_host
+from minillm_core.util.resources import shipped_path, skills_dir
 
 SKILL_FOLDERS = sorted(path.parent for path in skills_dir().glob("*/SKILL.md"))
 PLUGIN_SKILL_FOLDERS = sorted(path.parent for path in (Path(__file__).parent.parent / "plugins").glob("*/*/*/SKILL.md"))

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from minillm_core import speedups
-from minillm_core.skill import SkillError
-from minillm_core.stages import pretrain
+from minillm_core.contract.skill import SkillError
+from minillm_core.train import speedups
+from minillm_core.train.stages import pretrain
 
 
 def test_bf16_auto_follows_the_measurements(monkeypatch):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from minillm_core.data.formats import RecordReader
-from minillm_core.tokenizer import (
+from minillm_core.model.tokenizer import (
     CHAT_TEMPLATE,
     DEFAULT_VOCAB_SIZE,
     RESERVED_TOKENS,
@@ -24,7 +24,7 @@ from minillm_core.tokenizer import (
     train_tokenizer,
     with_chat_template,
 )
-from minillm_core.tokenizer_training import split_reserved, train_on_corpus
+from minillm_core.train.tokenizer_training import split_reserved, train_on_corpus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL_VOCAB = 600
@@ -238,10 +238,10 @@ def test_missing_tokenizer_dir(tmp_path: Path) -> None:
 
 _FRESH_PROCESS = """
 import json, sys
-from minillm_core.tokenizer_training import main
+from minillm_core.train.tokenizer_training import main
 main([sys.argv[1], sys.argv[2], "--vocab-size", sys.argv[3]])
 from transformers import AutoTokenizer
-from minillm_core.tokenizer import with_chat_template
+from minillm_core.model.tokenizer import with_chat_template
 tok = AutoTokenizer.from_pretrained(sys.argv[4])
 samples = json.loads(sys.argv[5])
 chat = with_chat_template(tok).apply_chat_template(json.loads(sys.argv[6]), return_assistant_tokens_mask=True,
@@ -255,6 +255,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_fresh_process_retrains_identically_and_loads_same_ids(corpus_file: Path, tmp_path: Path) -> None:
     # One subprocess does both, to pay for one interpreter start: (1) the command line retrains from the
     # same corpus, in a process with other hash seeds, and must write the same bytes as training here;
@@ -297,7 +298,7 @@ def test_shipped_tokenizer() -> None:
 
 def test_split_digits_makes_every_digit_a_token_as_qwen2_does() -> None:
     from minillm_core.data.piece_cache import PieceCacheEncoder
-    from minillm_core.tokenizer import QWEN2_PATTERN, train_tokenizer
+    from minillm_core.model.tokenizer import QWEN2_PATTERN, train_tokenizer
 
     texts = ["347 + 589 = 936. 1000 apples, 2024 years."] * 50 + ["The capital of France is Paris."] * 50
     digits = train_tokenizer(texts, vocab_size=400, split_digits=True)

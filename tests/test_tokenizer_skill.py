@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from minillm_core.cli import cli
-from minillm_core.outputs import MARKER
-from minillm_core.tokenizer import default_tokenizer_dir, load_tokenizer, tokenizer_sha256
+from minillm_core.contract.outputs import MARKER
+from minillm_core.model.tokenizer import default_tokenizer_dir, load_tokenizer, tokenizer_sha256
 
 MINIMIND = Path(__file__).parent / "fixtures" / "minimind"
 

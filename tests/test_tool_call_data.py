@@ -79,8 +79,8 @@ def test_sft_trains_on_tool_conversations_mixed_with_plain_ones(tmp_path):
 
 def _base_model(tmp_path: Path) -> Path:
     """A random tiny base model (no chat template), saved as pretrain would save it."""
-    from minillm_core.presets import build_model, model_config, vocab_size_for
-    from minillm_core.tokenizer import load_tokenizer, save_tokenizer
+    from minillm_core.model.presets import build_model, model_config, vocab_size_for
+    from minillm_core.model.tokenizer import load_tokenizer, save_tokenizer
 
     folder = tmp_path / "base"
     tokenizer = load_tokenizer()

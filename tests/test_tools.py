@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from minillm_core.replies import tool_turns
-from minillm_core.tools import BUILTIN_TOOLS, CALCULATOR, calculate, lookup, parse_tool_calls, run_tool_call
+from minillm_core.inference.replies import tool_turns
+from minillm_core.inference.tools import BUILTIN_TOOLS, CALCULATOR, calculate, lookup, parse_tool_calls, run_tool_call
 from tests.helpers import call_text
 
 TOOLS = {tool.name: tool for tool in BUILTIN_TOOLS}

@@ -7,10 +7,10 @@ import json
 import pytest
 from transformers import TrainerCallback
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.options import OptionError
-from minillm_core.plugins import get_host
-from minillm_core.runner import make_plan
+from minillm_core.contract.options import OptionError
+from minillm_core.plugins.hookspecs import hookimpl
+from minillm_core.plugins.host import get_host
+from minillm_core.runner.plan import make_plan
 from tests.helpers import invoke
 
 TINY = ["--set", "preset=tiny", "--set", "max_steps=3", "--set", "log_steps=1", "--set", "answer_check=false"]

@@ -36,6 +36,7 @@ def trained(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     return workdir, reports
 
 
+@pytest.mark.slow
 def test_each_stage_model_reloads_in_a_fresh_process_and_generates(trained):
     workdir, _ = trained
     script = textwrap.dedent("""
@@ -142,6 +143,7 @@ def _run(workdir: Path, stage: str, *sets: str):
     return CliRunner().invoke(cli, args, catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_lora_sft_saves_the_adapter_and_a_merged_model(trained, tmp_path):
     workdir, _ = trained
     result = _run(tmp_path, "sft", f"init={workdir / 'out' / 'pretrain'}", "lora=true", "max_steps=4",
@@ -175,8 +177,8 @@ def test_a_malformed_record_fails_naming_file_and_line_and_lenient_skips_it(trai
 
 
 def test_compile_is_auto_by_default_and_reaches_the_trainer(tmp_path):
-    from minillm_core.options import training_options
-    from minillm_core.training import training_arguments
+    from minillm_core.train.options import training_options
+    from minillm_core.train.training import training_arguments
 
     settings = {name: option.default for name, option in training_options().items()}
     assert settings["compile"] == "auto"

@@ -9,6 +9,10 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a wheel built and installed in a fresh venv: minutes
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from minillm_core.data.formats import FORMATS, KINDS, sniff
-from minillm_core.resources import shipped_path
+from minillm_core.util.resources import shipped_path
 
 _ENTRY_KEYS = {"kind", "format", "file", "hub", "columns", "description", "fallback"}
 _HUB_KEYS = {"repo", "file", "size", "sha256", "modelscope"}

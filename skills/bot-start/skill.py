@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.skill import Skill
+from minillm_core.api import Skill, hookimpl
 
 
 @hookimpl

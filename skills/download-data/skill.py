@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.download import download_data, parse_names
-from minillm_core.hookspecs import hookimpl
-from minillm_core.options import Option
-from minillm_core.skill import Skill, StageContext, StageResult
+from minillm_core.api import Option, Skill, StageContext, StageResult, hookimpl
+from minillm_core.hub import download_data, parse_names
 
 OPTIONS = {
     "dataset": Option("dataset", str, "embedded", "comma-separated registry names to fetch; `embedded`: nothing"),

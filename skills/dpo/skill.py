@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, greater_than, training_options
+from minillm_core.api import Option, TrainingMethod, hookimpl, training_options
+from minillm_core.contract import greater_than
 
-METHOD = TrainingMethod(kind="dpo", trainer="minillm_core.stages.dpo:build_trainer", default_init="out/sft",
+METHOD = TrainingMethod(kind="dpo", trainer="minillm_core.train.stages.dpo:build_trainer", default_init="out/sft",
                         tracked={"rewards/accuracies": "reward_accuracy"}, config="trl:DPOConfig")
 # For tiny + embedded, like pretrain's defaults: measured against sft's answers (README, "How dpo was chosen"),
 # 2e-4 with the plain DPO loss wrecked them; 1e-4 with the sft term kept them. The GPU profile uses 1e-6 (TRL's).

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core import envcheck
-from minillm_core.hookspecs import hookimpl
-from minillm_core.options import Option
-from minillm_core.skill import Skill, SkillError, StageContext, StageResult
+from minillm_core.api import Option, Skill, SkillError, StageContext, StageResult, hookimpl
+from minillm_core.runner import envcheck
 
 OPTIONS = {"hub_timeout": Option("hub_timeout", float, 2.0, "seconds to wait for the model hub")}
 

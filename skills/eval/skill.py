@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.options import Option
-from minillm_core.skill import Check, Skill, StageContext, StageResult
+from minillm_core.api import Check, Option, Skill, StageContext, StageResult, hookimpl
 
 STAGE_MODELS = ("out/pretrain", "out/sft", "out/dpo")
 OPTIONS = {
@@ -63,7 +61,7 @@ def model_folders(ctx: StageContext) -> list[Path]:
 
 
 def run(ctx: StageContext) -> StageResult:
-    from minillm_core.evaluate import run_eval  # torch, transformers and lm_eval load only when eval runs
+    from minillm_core.eval import run_eval  # torch, transformers and lm_eval load only when eval runs
 
     return run_eval(ctx, model_paths(ctx))
 

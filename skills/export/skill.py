@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.options import Option, one_of
-from minillm_core.skill import Check, Skill, SkillError, StageContext, StageResult
+from minillm_core.api import Check, Option, Skill, SkillError, StageContext, StageResult, hookimpl
+from minillm_core.contract import one_of
 
 FORMATS = ("gguf",)
 OPTIONS = {
@@ -25,7 +24,7 @@ def model_path(ctx: StageContext) -> Path:
     """The model to export: `model`, else the run's final model (SkillError when there is none)."""
     import click
 
-    from minillm_core.chat import default_model
+    from minillm_core.serve import default_model
 
     if ctx.settings["model"]:
         return Path(ctx.settings["model"])
@@ -55,9 +54,9 @@ def model_inputs(ctx: StageContext) -> list[Path]:
 
 
 def run(ctx: StageContext) -> StageResult:
-    from minillm_core import export_gguf as gg  # numpy, gguf and torch load only when export runs
-    from minillm_core.gguf_verify import verify_gguf
-    from minillm_core.outputs import stage_output, workdir_relative, write_marker
+    from minillm_core.contract import stage_output, workdir_relative, write_marker
+    from minillm_core.export import gguf as gg  # numpy, gguf and torch load only when export runs
+    from minillm_core.export import verify_gguf
 
     try:
         import gguf  # noqa: F401
@@ -84,8 +83,8 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def _write_modelfile(folder: Path, gguf_name: str, chat_template: str | None) -> Path:
-    from minillm_core.atomic import write_text_atomic
-    from minillm_core.export_gguf import ollama_modelfile
+    from minillm_core.export import ollama_modelfile
+    from minillm_core.util import write_text_atomic
 
     path = folder / "Modelfile"
     write_text_atomic(path, ollama_modelfile(gguf_name, chat_template))

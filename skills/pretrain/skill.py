@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, training_options
+from minillm_core.api import Option, TrainingMethod, hookimpl, training_options
 
-METHOD = TrainingMethod(kind="pretrain", trainer="minillm_core.stages.pretrain:build_trainer",
+METHOD = TrainingMethod(kind="pretrain", trainer="minillm_core.train.stages.pretrain:build_trainer",
                         default_init=None, sample_style="completion")
 # Defaults suit the default preset (tiny) and dataset (embedded); bigger presets set their own, e.g.
 # configs/minimind2-small-gpu.yaml.

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.report_card import card
-from minillm_core.skill import Skill, StageContext, StageResult
+from minillm_core.api import Skill, StageContext, StageResult, hookimpl
+from minillm_core.runner import report_card
 
 
 def run(ctx: StageContext) -> StageResult:
     # In bot-start, eval's own section already shows its table: show it here only when run alone.
-    details, metrics = card(ctx.workdir, include_eval="eval" not in ctx.run_stages)
+    details, metrics = report_card.card(ctx.workdir, include_eval="eval" not in ctx.run_stages)
     stages = list(metrics["stages"])
     if not stages:
         return StageResult("no stage has finished in this work directory yet", metrics=metrics)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.hookspecs import hookimpl
-from minillm_core.methods import TrainingMethod
-from minillm_core.options import Option, at_least, greater_than, positive_epochs, training_options
+from minillm_core.api import Option, TrainingMethod, hookimpl, training_options
+from minillm_core.contract import at_least, greater_than, positive_epochs
 
-METHOD = TrainingMethod(kind="sft", trainer="minillm_core.stages.sft:build_trainer", default_init="out/pretrain",
+METHOD = TrainingMethod(kind="sft", trainer="minillm_core.train.stages.sft:build_trainer", default_init="out/pretrain",
                         config="trl:SFTConfig")
 OPTIONS = training_options(dataset="embedded-sft", lr=3e-3)  # suits tiny + embedded, like pretrain's
 OPTIONS["epochs"] = Option("epochs", str, "auto", "passes over the dataset; auto: enough for at least `min_steps` "

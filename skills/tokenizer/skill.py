@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minillm_core.checks import dataset_check, dataset_inputs
-from minillm_core.hookspecs import hookimpl
-from minillm_core.options import Option, at_least, greater_than
-from minillm_core.skill import Skill, StageContext, StageResult
-from minillm_core.tokenizer import DEFAULT_VOCAB_SIZE, RESERVED_TOKENS
+from minillm_core.api import Option, Skill, StageContext, StageResult, hookimpl
+from minillm_core.contract import at_least, greater_than
+from minillm_core.model import DEFAULT_VOCAB_SIZE, RESERVED_TOKENS
+from minillm_core.train import dataset_check, dataset_inputs
 
 OPTIONS = {
     "dataset": Option("dataset", str, "embedded-pretrain", "the pretraining corpus: a registry name or a data file",
@@ -31,7 +30,7 @@ OPTIONS = {
 
 
 def run(ctx: StageContext) -> StageResult:
-    from minillm_core.tokenizer_training import run_tokenizer_stage  # tokenizers and transformers load only now
+    from minillm_core.train import run_tokenizer_stage  # tokenizers and transformers load only now
 
     return run_tokenizer_stage(ctx)
 

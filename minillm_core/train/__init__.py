@@ -1,0 +1,21 @@
+"""Training: one shared path that every stage (pretrain, sft, dpo, a plugin's method) runs through.
+
+training (the path: data, start model, Trainer, save), methods (TrainingMethod: what a stage says about
+itself), options (the options every training skill takes), stages/ (one short file per stage: its trainer),
+callbacks, checkpoints, start_model, speedups (bf16 and compile), plugin_callbacks, checks (preconditions of
+the training skills), answer_check (does the new model answer as well as its start model), tokenizer_training
+(the tokenizer skill's work)."""
+
+from minillm_core.util.lazy import lazy_exports
+
+PUBLIC = {  # name -> the module it comes from, imported on first use
+    "TrainingMethod": "minillm_core.train.methods",
+    "training_options": "minillm_core.train.options",
+    "train": "minillm_core.train.training",
+    "TrainingRun": "minillm_core.train.training",
+    "dataset_check": "minillm_core.train.checks",
+    "dataset_inputs": "minillm_core.train.checks",
+    "run_tokenizer_stage": "minillm_core.train.tokenizer_training",
+}
+__all__ = list(PUBLIC)
+__getattr__ = lazy_exports(__name__, PUBLIC)

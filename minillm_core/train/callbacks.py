@@ -1,0 +1,165 @@
+"""The project's Trainer callbacks: what every stage logs, shows and saves, whichever trainer runs it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+from transformers import TrainerCallback
+
+from minillm_core.inference.samples import DEFAULT_PROMPTS, greedy_answers
+from minillm_core.runs.stopping import agree_to_stop, training_ended, training_started
+from minillm_core.train.checkpoints import mark_complete
+from minillm_core.util.cpu_threads import ThreadPolicy
+
+
+class CheckpointMarker(TrainerCallback):
+    """Mark each checkpoint whole once the Trainer has finished writing it (see checkpoints.py)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            mark_complete(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+
+class StopAtStepBoundary(TrainerCallback):
+    """Once a stop is asked for (stopping.py), save a checkpoint at the end of the current step and end training."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        training_started()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        training_ended()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if agree_to_stop():
+            control.should_save = True
+            control.should_training_stop = True
+
+
+class FollowCpuLoad(TrainerCallback):
+    """Compute with as many threads as the machine's load leaves cores for (cpu_threads.py), set between steps."""
+
+    def __init__(self, policy: ThreadPolicy):
+        self.policy = policy
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.policy.start()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.policy.check()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.policy.finish()
+
+
+class _Speed:
+    """Tokens/s over the last interval, and the time left at the session's average pace."""
+
+    def __init__(self, state):
+        self.start = self.last_time = time.monotonic()
+        self.start_step, self.last_tokens = state.global_step, state.num_input_tokens_seen
+
+    def update(self, state) -> dict[str, float]:
+        now = time.monotonic()
+        tokens = state.num_input_tokens_seen
+        rate = (tokens - self.last_tokens) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_tokens = now, tokens
+        done = max(state.global_step - self.start_step, 1)
+        elapsed = now - self.start
+        return {"tokens_per_s": round(rate, 1), "elapsed_s": round(elapsed, 1),
+                "remaining_s": round(elapsed / done * (state.max_steps - state.global_step), 1)}
+
+
+class JsonlLogger(TrainerCallback):
+    """logs/<stage>.jsonl: one JSON line per log step, so nobody has to scrape a progress bar."""
+
+    def __init__(self, path: Path, append: bool = False):
+        self.path, self.append = path, append
+        self.speed: _Speed | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.speed = _Speed(state)
+        if state.is_world_process_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.append:
+                self.path.write_text("")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        line = {"step": state.global_step, "total_steps": state.max_steps, "loss": logs["loss"],
+                "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"), **self.speed.update(state)}
+        # And whatever else the trainer logged (DPO's rewards/*, GRPO's reward, ...), under its own name.
+        line.update({key: value for key, value in logs.items()
+                     if key not in ("loss", "learning_rate", "grad_norm") and isinstance(value, (int, float))})
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+
+
+class ProgressBar(TrainerCallback):
+    """A progress bar on stderr with loss, tokens/s and ETA (stdout belongs to --json)."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.bar = None
+        self.speed: _Speed | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.speed = _Speed(state)
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.stage, file=sys.stderr,
+                            unit="step", dynamic_ncols=True)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            speed = self.speed.update(state)
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", tok_s=f"{speed['tokens_per_s']:.0f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class SampleAnswers(TrainerCallback):
+    """Greedy answers to fixed prompts before, every `save_steps` during, and after training."""
+
+    def __init__(self, tokenizer, style: str, log: logging.Logger, path: Path, append: bool = False,
+                 prompts: list[str] | None = None):
+        self.tokenizer, self.style, self.log, self.path, self.append = tokenizer, style, log, path, append
+        self.prompts = prompts or DEFAULT_PROMPTS[style]
+        self.history: list[dict] = []
+
+    def _sample(self, when: str, state, model) -> None:
+        if not state.is_world_process_zero or model is None:
+            return
+        answers = greedy_answers(model, self.tokenizer, self.prompts, self.style)
+        rows = [{"step": state.global_step, "when": when, "prompt": p, "answer": a}
+                for p, a in zip(self.prompts, answers, strict=True)]
+        self.history += rows
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        self.log.info("samples %s (step %d): %s", when, state.global_step,
+                      " | ".join(f"{r['prompt']!r} -> {r['answer'][:60]!r}" for r in rows[:3]))
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if state.is_world_process_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.append:
+                self.path.write_text("")
+        self._sample("before", state, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if args.save_steps and state.global_step % args.save_steps == 0 and state.global_step < state.max_steps:
+            self._sample("during", state, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self._sample("after", state, model)

@@ -1,0 +1,56 @@
+"""The model a training stage starts from: `init` (a folder or a hub id), the previous stage's folder, or a new
+model built from the preset with the stage's tokenizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from minillm_core.contract.skill import SkillError, StageContext
+from minillm_core.model.loading import ModelLoadError, load_model
+from minillm_core.model.presets import build_model, model_config, resolve_preset, vocab_size_for
+from minillm_core.model.tokenizer import load_tokenizer, tokenizer_for_new_model
+
+
+def start_init(settings: dict[str, Any], ctx: StageContext, default_init: str | None) -> str | None:
+    """The model a stage starts from: `init`, else the previous stage's folder (None: a new model)."""
+    return settings.get("init") or (str(ctx.path(default_init)) if default_init else None)
+
+
+def start_folder(settings: dict[str, Any], ctx: StageContext, default_init: str | None) -> Path | None:
+    """The local model folder the stage started from (None: a new model, or a hub id)."""
+    init = start_init(settings, ctx, default_init)
+    return Path(init) if init and (Path(init) / "config.json").is_file() else None
+
+
+def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: str | None):
+    """The model a stage starts from: `init` (folder or hub id), the previous stage's, or a new one."""
+    init = start_init(settings, ctx, default_init)
+    if init is None:
+        folder = tokenizer_for_new_model(settings.get("tokenizer"), ctx.workdir)
+        tokenizer = load_tokenizer(folder)
+        minimum = resolve_preset(settings["preset"]).min_vocab_size
+        config = model_config(settings["preset"], vocab_size=vocab_size_for(tokenizer, minimum))
+        ctx.log.info("building a new %s model (preset %s, %d embedding rows) with the tokenizer in %s",
+                     config.model_type, settings["preset"], config.vocab_size, folder)
+        return build_model(config), tokenizer
+    path = _local_model_path(init, ctx)
+    ctx.log.info("starting from %s", path)
+    try:
+        return load_model(path, for_training=True)
+    except ModelLoadError as exc:
+        raise SkillError(str(exc), hint=exc.hint) from exc
+
+
+def _local_model_path(init: str, ctx: StageContext) -> str:
+    if Path(init).exists():
+        return init
+    if Path(init).is_absolute():
+        raise SkillError(f"model folder {init} does not exist", hint="check `--set init=...`")
+    from huggingface_hub import snapshot_download  # a hub id, e.g. Qwen/Qwen3-0.6B
+
+    try:
+        return snapshot_download(init, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt"])
+    except Exception as exc:
+        raise SkillError(f"cannot fetch model '{init}' from the hub: {exc}",
+                         hint="check the network (`minillm-skill run env-check`) or give a local folder") from exc

@@ -1,0 +1,336 @@
+"""The one training path shared by pretrain, sft and dpo.
+
+A stage says only what differs, as a TrainingMethod (minillm_core/train/methods.py): which data it reads, which
+trainer it builds (minillm_core/stages/<stage>.py: transformers Trainer, TRL SFTTrainer or DPOTrainer) and
+which model it starts from. Everything else
+lives here, once: settings to TrainingArguments, the model to start from, crash-safe checkpoints and
+resume, the JSONL log, the progress bar, sample answers, and the final atomic save.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import datasets
+import torch
+import transformers
+from datasets import Features, List, Value
+from transformers import PreTrainedModel, Trainer
+
+from minillm_core.contract.outputs import MARKER, output_path, run_name, stage_output, staged_output, workdir_relative
+from minillm_core.contract.skill import SkillError, StageContext, StageResult
+from minillm_core.data.formats import DataError, RecordReader
+from minillm_core.data.registry import DatasetSpec
+from minillm_core.hub.model_card import write_training_card
+from minillm_core.hub.push import push_model
+from minillm_core.model.presets import count_parameters, resolve_preset
+from minillm_core.model.tokenizer import (
+    chat_stop_token_ids,
+    save_tokenizer,
+    tokenizer_sha256,
+    with_chat_template,
+)
+from minillm_core.runs.stopping import StageStopped, stop_requested
+from minillm_core.train import answer_check
+from minillm_core.train.callbacks import (
+    CheckpointMarker,
+    FollowCpuLoad,
+    JsonlLogger,
+    ProgressBar,
+    SampleAnswers,
+    StopAtStepBoundary,
+)
+from minillm_core.train.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
+from minillm_core.train.checks import resolve_stage_dataset
+from minillm_core.train.options import trackers
+from minillm_core.train.plugin_callbacks import plugin_callbacks
+from minillm_core.train.speedups import compile_requested, use_bf16
+from minillm_core.train.start_model import load_start_model, start_folder, start_init
+from minillm_core.util.cpu_threads import ThreadPolicy
+from minillm_core.util.distributed import process_state
+
+if TYPE_CHECKING:  # methods imports this module to run a stage: a type-only reference keeps one direction
+    from minillm_core.train.methods import TrainingMethod
+
+# Chats with and without thinking and tool calls share one Arrow schema: what a message lacks reads as None,
+# which the chat template skips. Tool arguments and definitions are JSON text (their shapes vary).
+SFT_FEATURES = Features({
+    "messages": List({"role": Value("string"), "content": Value("string"), "reasoning_content": Value("string"),
+                      "tool_calls": List({"name": Value("string"), "arguments": Value("string")})}),
+    "tools": Value("string"),
+})
+
+
+@dataclass
+class TrainingRun:
+    """What a stage needs to build its trainer."""
+
+    stage: str
+    ctx: StageContext
+    model: PreTrainedModel
+    tokenizer: Any
+    dataset: DatasetSpec
+    seq_len: int
+    args: dict[str, Any]  # keyword arguments common to TrainingArguments, SFTConfig and DPOConfig
+    requested_dataset: str = ""  # the registry name or file stem asked for (dataset differs after a fallback)
+    callbacks: list = field(default_factory=list)
+    data_stats: dict[str, Any] = field(default_factory=dict)  # filled by the stage, for the report
+    threads: ThreadPolicy = field(default_factory=ThreadPolicy)
+
+    def config(self, cls: type, **stage_settings: Any) -> Any:
+        """The trainer's config (TrainingArguments, SFTConfig, ...): the common arguments, the stage's own,
+        then the user's `--set args.NAME=VALUE`, which win: the user asked for them by name."""
+        return cls(**{**self.args, **stage_settings, **(self.ctx.settings.get("args") or {})})
+
+    def records(self) -> RecordReader:
+        spec = self.dataset
+        return RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=self.ctx.settings["lenient"])
+
+    def cache_dir(self) -> Path:
+        return self.ctx.path("out/.cache")
+
+    def records_dataset(self) -> datasets.Dataset:
+        """The records as a datasets.Dataset, cached on disk (memory-mapped) and rebuilt when the file changes."""
+        reader, stat = self.records(), self.dataset.path.stat()
+        try:
+            records = datasets.Dataset.from_generator(
+                _yield_records, cache_dir=str(self.cache_dir()),
+                features=SFT_FEATURES if self.dataset.kind == "sft" else None,
+                # A string, not a list: datasets splits list-valued gen_kwargs into shards, one generator run each.
+                gen_kwargs={"reader": reader, "file_identity": f"{stat.st_size}-{stat.st_mtime_ns}"})
+        except datasets.exceptions.DatasetGenerationError as exc:
+            if isinstance(exc.__cause__, DataError):  # say which record is bad, not that datasets failed
+                raise exc.__cause__ from None
+            raise
+        self.note_reader_counts(reader, records)
+        return records
+
+    def note_reader_counts(self, reader: RecordReader, dataset: datasets.Dataset) -> None:
+        """Records read and skipped (lenient mode), kept beside the cache because a cache hit reads nothing."""
+        sidecar = Path(dataset.cache_files[0]["filename"] + ".counts.json")
+        if reader.read or reader.skipped:
+            sidecar.write_text(json.dumps({"records": reader.read, "skipped_records": reader.skipped,
+                                           "skipped_examples": reader.errors}, ensure_ascii=False))
+        if sidecar.exists():
+            counts = json.loads(sidecar.read_text())
+            self.data_stats.update(counts)
+            if counts["skipped_records"]:
+                self.ctx.log.warning("skipped %d malformed records, e.g. %s", counts["skipped_records"],
+                                     counts["skipped_examples"][0])
+
+
+def _yield_records(reader: RecordReader, file_identity: str):
+    """Generator for datasets; `file_identity` only makes the cache key change when the file does."""
+    yield from reader
+
+
+def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
+    """Train one stage with `method`: resolve data and model, train (resuming after a crash), save atomically.
+
+    `stage` names what it writes: out/<stage>, logs/<stage>.jsonl, out/.checkpoints/<stage>."""
+    settings = ctx.settings
+    output = output_dir(stage, ctx)
+    _check_output(stage, ctx)  # again, for callers that skip the runner: a stage replaces only its own folder
+    name = run_name(stage, output, ctx.workdir)  # logs and checkpoints are named after the output folder
+    checkpoints = ctx.path(f"out/.checkpoints/{name}")
+    dataset, requested = resolve_stage_dataset(method.kind, ctx)
+    transformers.set_seed(settings["seed"])
+    model, tokenizer = load_start_model(settings, ctx, method.default_init)
+    if method.sample_style == "chat":  # a chat stage starting from a base model gives it our chat template
+        with_chat_template(tokenizer)
+    seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
+    resume = can_resume(checkpoints, settings, ctx.log)
+    args = training_arguments(settings, checkpoints, count_parameters(model))
+    args.update(run_name=name, project="minillm-skill")  # how trackers name the run (trackio and wandb)
+    if "tensorboard" in args["report_to"]:  # beside the other logs: the checkpoints folder goes at the end
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.path(f"logs/tensorboard/{name}"))
+    run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested,
+                      threads=ThreadPolicy(str(settings.get("threads", "auto")), log=ctx.log))
+    run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
+                     ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
+                                                       ctx.path(f"logs/{name}_samples.jsonl"), append=resume),
+                     StopAtStepBoundary(), FollowCpuLoad(run.threads)]
+    run.callbacks += plugin_callbacks(run)  # the training_callbacks hook: trackers and the like
+    try:
+        with process_state().main_process_first():  # one process tokenizes and caches; the others reuse it
+            trainer = method.build_trainer_function()(run)
+    except DataError as exc:
+        raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
+    _check_not_empty(trainer, run)
+    if not resume:  # only now that this run's data has been read: another run's checkpoints go
+        start_afresh(checkpoints, settings, ctx.log)
+    _use_our_progress_bar(trainer)
+    checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
+    ctx.note(log=f"logs/{name}.jsonl", samples=f"logs/{name}_samples.jsonl", checkpoints=f"out/.checkpoints/{name}")
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if stop_requested() and trainer.state.global_step < trainer.state.max_steps:  # keep the checkpoint, no model
+        raise StageStopped(trainer.state.global_step, str(last_good_checkpoint(checkpoints)))
+    if trainer.is_world_process_zero():
+        _check_output(stage, ctx)  # the folder may have changed during a long run
+        save_model(trainer, tokenizer, output, method.sample_style, stage=stage)
+        clear_checkpoints(checkpoints)
+    stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method, name)
+    if trainer.is_world_process_zero():
+        write_training_card(output, stage, ctx.workdir, start_init(settings, ctx, method.default_init), dataset,
+                            stage_result.metrics)
+        if settings.get("push_to_hub"):
+            _push(output, stage, settings["push_to_hub"], stage_result, ctx)
+    start = start_folder(settings, ctx, method.default_init)
+    if trainer.is_world_process_zero() and start and answer_check.wanted(settings.get("answer_check"), dataset.name):
+        _check_answers(stage, start, output, method.sample_style, stage_result, ctx)
+    return stage_result
+
+
+def _check_answers(stage: str, start: Path, output: Path, style: str, result: StageResult,
+                   ctx: StageContext) -> None:
+    """The quick answer check (minillm_core/train/answer_check.py) into the stage's metrics, warnings and hint."""
+    check = answer_check.compare(start, output, style)
+    check["trained_model"] = str(output)
+    result.metrics["answer_check"] = check
+    ctx.log.info("%s: answer check on %d held-out prompts: %.2f (start) -> %.2f", stage, check["items"],
+                 check["before"], check["after"])
+    if check["regressed"]:
+        warning, result.hint = answer_check.regression_warning(stage, check)
+        result.warnings.append(warning)
+
+
+def _push(output: Path, stage: str, repo_id: str, result: StageResult, ctx: StageContext) -> None:
+    """Upload the saved model; a failed upload is a warning, not a failed stage: the model is saved and whole."""
+    try:
+        result.metrics["push_to_hub"] = push_model(output, repo_id, stage, ignore=[MARKER])  # our marker stays
+        ctx.log.info("%s: pushed %s to %s", stage, output.name, result.metrics["push_to_hub"]["url"])
+    except Exception as exc:  # network, permissions, a hub error: all leave the saved model as it is
+        result.metrics["push_to_hub"] = {"repo": repo_id, "error": f"{type(exc).__name__}: {exc}"}
+        result.warnings.append(f"could not push {output.name} to the hub repository {repo_id}: {exc}")
+        result.hint = (f"the model is saved in {workdir_relative(str(output), ctx.workdir)}; push it with "
+                       f"`huggingface-cli upload {repo_id} {workdir_relative(str(output), ctx.workdir)}`")
+
+
+def output_dir(stage: str, ctx: StageContext) -> Path:
+    """Where `stage` saves its model: the `output` setting, else out/<stage>."""
+    return output_path(stage, ctx.settings.get("output"), ctx.workdir)
+
+
+def _check_output(stage: str, ctx: StageContext) -> None:
+    stage_output(stage, ctx.settings.get("output"), ctx.workdir)
+
+
+def _check_not_empty(trainer: Trainer, run: TrainingRun) -> None:
+    """Nothing left to train on after filtering is the user's to fix, named, not a library's error later."""
+    data = trainer.train_dataset
+    if data is None or len(data) > 0:
+        return
+    stats = run.data_stats
+    if stats.get("skipped_records") and not stats.get("records"):
+        raise SkillError(f"{run.dataset.path}: every record is malformed ({stats['skipped_records']} skipped), "
+                         f"e.g. {(stats.get('skipped_examples') or ['?'])[0]}", hint="fix the file")
+    if run.dataset.kind == "pretrain":  # packed: the text is cut into sequences of exactly seq_len tokens
+        raise SkillError(f"{run.dataset.path} holds too little text for one sequence of max_seq_len={run.seq_len} "
+                         "tokens", hint=f"`--set max_seq_len=` less than {run.seq_len}, or give more text")
+    raise SkillError(f"no training examples are left from {run.dataset.path}: every one is longer than "
+                     f"max_seq_len={run.seq_len} tokens, or empty",
+                     hint=f"`--set max_seq_len=` more than {run.seq_len}, or use shorter examples")
+
+
+def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: int) -> dict[str, Any]:
+    """Our settings as keyword arguments that TrainingArguments, SFTConfig and DPOConfig all take."""
+    cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(checkpoints),
+        max_steps=settings["max_steps"],
+        num_train_epochs=1.0 if str(settings["epochs"]).lower() == "auto" else float(settings["epochs"]),
+        per_device_train_batch_size=settings["batch_size"],
+        gradient_accumulation_steps=settings["grad_accum"],
+        learning_rate=settings["lr"],
+        lr_scheduler_type="cosine",
+        warmup_steps=settings["warmup_ratio"],  # a float below 1 is a ratio of the total steps
+        max_grad_norm=1.0,
+        weight_decay=0.0,
+        seed=settings["seed"],
+        logging_steps=settings["log_steps"],
+        logging_first_step=True,  # the first loss is the starting point (DPO: ln 2), not step 10's
+        save_strategy="steps",
+        save_steps=settings["save_steps"],
+        save_total_limit=2,  # the newest may be half-written when killed; the one before stays good
+        bf16=use_bf16(settings["bf16"], cuda, parameters),
+        torch_compile=compile_requested(settings["compile"]),  # a stage of fixed shapes decides `auto` itself
+        use_cpu=not cuda,
+        activation_checkpointing=False,  # TRL defaults to True; these models are small enough without it
+        report_to=trackers(settings.get("report_to", "none")) or "none",
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=False,  # True would swap in a callback that prints logs to stdout
+    )
+
+
+def _use_our_progress_bar(trainer: Trainer) -> None:
+    trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
+
+
+def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, stage: str | None = None) -> None:
+    """Save model, tokenizer and generation config to a temporary folder, then swap it into place.
+
+    The folder gets a marker naming `stage` (default: the folder's name): a later run of that stage may
+    replace it, and nothing else (minillm_core.contract.outputs)."""
+    with staged_output(output, stage or output.name, style=sample_style) as staging:
+        model = trainer.model
+        if hasattr(model, "merge_and_unload"):  # LoRA: save the adapter apart, then merge it in
+            model.save_pretrained(staging / "adapter")
+            model = model.merge_and_unload()
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = (chat_stop_token_ids(tokenizer) if sample_style == "chat"
+                                                else tokenizer.eos_token_id)
+        model.save_pretrained(staging, safe_serialization=True)
+        trainer.state.save_to_json(str(staging / "trainer_state.json"))  # every step's log, kept with the model
+        if sample_style == "completion":  # a base model carries no chat template, whatever its tokenizer had
+            tokenizer.chat_template = None
+        save_tokenizer(tokenizer, staging)
+
+
+def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output: Path,
+                  checkpoint: Path | None, method: TrainingMethod, name: str | None = None) -> StageResult:
+    ctx = run.ctx
+    history = [entry for entry in trainer.state.log_history if "loss" in entry]
+    tokens = trainer.state.num_input_tokens_seen
+    seconds = result.metrics.get("train_runtime", 0.0)
+    metrics = {
+        "steps": trainer.state.global_step,
+        "final_loss": round(history[-1]["loss"], 4) if history else None,
+        "first_loss": round(history[0]["loss"], 4) if history else None,
+        "tokens": tokens,
+        "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+        "train_seconds": round(seconds, 1),
+        "parameters": count_parameters(trainer.model),
+        "resumed_from_step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
+        "compiled": bool(trainer.args.torch_compile),
+        "threads": run.threads.summary(),
+        "tokenizer": _tokenizer_record(run.tokenizer, ctx.workdir),
+        # What the stage made, for the report card, chat and the final model: known by this, not by name.
+        "model": {"path": os.path.relpath(output, ctx.workdir), "style": method.sample_style},
+        **run.data_stats,
+    }
+    if run.dataset.name != run.requested_dataset:
+        metrics["dataset_fallback"] = f"{run.requested_dataset} -> {run.dataset.name}"
+    for key, label in method.tracked.items():
+        values = [entry[key] for entry in history if key in entry]
+        if values:
+            metrics[f"first_{label}"], metrics[f"final_{label}"] = values[0], values[-1]
+    summary = (f"{metrics['steps']} steps, loss {metrics['first_loss']} -> {metrics['final_loss']}, "
+               f"{tokens:,} tokens at {metrics['tokens_per_s']} tokens/s")
+    if checkpoint:
+        summary += f", resumed from step {metrics['resumed_from_step']}"
+    if metrics.get("skipped_records"):
+        summary += f", {metrics['skipped_records']} malformed records skipped"
+    name = name or stage
+    artifacts = [os.path.relpath(output, ctx.workdir), f"logs/{name}.jsonl", f"logs/{name}_samples.jsonl"]
+    return StageResult(summary, metrics=metrics, artifacts=artifacts)
+
+
+def _tokenizer_record(tokenizer, workdir: Path) -> dict[str, Any]:
+    """Which tokenizer the stage used: the folder it was loaded from and a fingerprint of what it does."""
+    return {"path": workdir_relative(tokenizer.name_or_path, workdir), "vocab_size": len(tokenizer),
+            "sha256": tokenizer_sha256(tokenizer)}
