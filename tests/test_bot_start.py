@@ -163,3 +163,25 @@ def test_chat_with_tools_answers_through_the_calculator(run):
     call = reply["tool_calls"][0]
     assert (call["name"], call["result"], call["ok"]) == ("calculator", "936", True), reply
     assert "936" in reply["answer"], reply
+
+
+def test_the_tool_schemas_the_docs_give_api_users_make_the_served_model_use_the_calculator(run):
+    """docs/usage.md's `tools` list (generated from the code), passed to `serve` as an API client would: the
+    model calls the calculator with the numbers of the question, and answers with the result sent back."""
+    from fastapi.testclient import TestClient
+
+    from minillm_core.serve import create_app, load_bot
+
+    clone, report = run
+    usage = (REPO / "docs" / "usage.md").read_text(encoding="utf-8")
+    tools = json.loads(re.search(r"<!-- figures: builtin-tool-schemas -->\n```json\n(.*?)```", usage, re.DOTALL)[1])
+    question = [{"role": "user", "content": "What is 347 + 589?"}]
+    with TestClient(create_app(load_bot(clone / report["final_model"]["path"]))) as http:
+        asked = http.post("/v1/chat/completions", json={"messages": question, "tools": tools, "temperature": 0})
+        [call] = asked.json()["choices"][0]["message"]["tool_calls"]
+        assert call["function"]["name"] == "calculator", call
+        assert json.loads(call["function"]["arguments"]) == {"expression": "347 + 589"}, call
+        answered = http.post("/v1/chat/completions", json={"tools": tools, "temperature": 0, "messages": [
+            *question, {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "936"}]})
+    assert "936" in answered.json()["choices"][0]["message"]["content"], answered.json()

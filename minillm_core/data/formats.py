@@ -93,6 +93,19 @@ def add_format(name: str, kind: str, convert: Callable[[dict], dict], example: s
         _PLUGIN_DETECTORS[name] = (kind, detect)
 
 
+def forget_plugin_formats() -> None:
+    """Drop every format add_format taught: a new plugin host registers its plugins' formats afresh, so a
+    format of a plugin loaded earlier in the process cannot win the sniff over the current plugins'."""
+    for pair in _PLUGIN_CONVERTERS:
+        CONVERTERS.pop(pair, None)
+        SUPPORTED.discard(pair)
+    plugin_names = {name for name, _ in _PLUGIN_CONVERTERS}
+    FORMATS[:] = [name for name in FORMATS if name not in plugin_names]
+    _PLUGIN_CONVERTERS.clear()
+    _PLUGIN_EXAMPLES.clear()
+    _PLUGIN_DETECTORS.clear()
+
+
 def detect_format(path: Path) -> str:
     """The format of a dataset file: by suffix (.txt is text), else by its first record's fields."""
     return sniff(path)[0]

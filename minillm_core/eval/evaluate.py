@@ -260,7 +260,8 @@ def _write_results(path: Path, models: dict[str, dict], inputs: EvalInputs, best
             "settings": {"limit": inputs.limit, "tasks": list(inputs.tasks["tasks"]),
                          "perplexity_dataset": PERPLEXITY_DATASET, "perplexity_documents": len(inputs.texts),
                          "batch_size": BATCH_SIZE, "answer_items": len(inputs.answer_items or []),
-                         "answer_samples": inputs.samples},
+                         "answer_samples": inputs.samples, "chat_conversations": len(inputs.chats),
+                         "preference_pairs": len(inputs.pairs)},
             "models": models}
     write_text_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 

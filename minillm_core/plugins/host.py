@@ -327,6 +327,11 @@ def get_host() -> PluginHost:
 
 
 def reset_host(host: PluginHost | None = None) -> None:
-    """Drop the cached host (tests use this to start from a clean slate or install their own)."""
+    """Drop the cached host (tests use this to start from a clean slate or install their own). A clean slate
+    also forgets the data formats earlier hosts' plugins taught the readers."""
+    from minillm_core.data.formats import forget_plugin_formats
+
     global _host
+    if host is None:
+        forget_plugin_formats()
     _host = host

@@ -1,7 +1,7 @@
 """When bf16 autocast and torch.compile pay, decided from what bench/run.py measured.
 
 Both are training options that take `auto`, `true` or `false`; `auto` turns each on only where the
-benchmark showed a gain (figures in the README's Performance section).
+benchmark showed a gain (figures in docs/performance.md).
 """
 
 from __future__ import annotations

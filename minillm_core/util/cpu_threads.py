@@ -5,7 +5,7 @@ Why: a small model's step is thousands of small operations, each ending in a bar
 threads wait for each other. On a quiet machine that is cheap. Beside another busy process one of our two
 threads is often descheduled, and the other spins waiting for it: tiny-preset sft on 2 cores ran at 30% of
 its quiet speed beside one CPU-bound process with 2 threads and at 76% with 1 (14% and 31% beside three;
-figures in the README's Performance section). One thread fewer than the cores others leave idle is what
+figures in docs/performance.md). One thread fewer than the cores others leave idle is what
 a quiet machine costs nothing for and a busy one gains most from, so `threads=auto` follows the load:
 every couple of seconds it reads how much CPU time other processes used, and sets torch's thread count
 between steps.

@@ -9,8 +9,9 @@ from minillm_core.contract import greater_than
 
 METHOD = TrainingMethod(kind="dpo", trainer="minillm_core.train.stages.dpo:build_trainer", default_init="out/sft",
                         tracked={"rewards/accuracies": "reward_accuracy"}, config="trl:DPOConfig")
-# For tiny + embedded, like pretrain's defaults: measured against sft's answers (README, "How dpo was chosen"),
-# 2e-4 with the plain DPO loss wrecked them; 1e-4 with the sft term kept them. The GPU profile uses 1e-6 (TRL's).
+# For tiny + embedded, like pretrain's defaults: chosen by sft's answers, not the margin (docs/experiments.md,
+# "how dpo was chosen"): the plain DPO loss wrecked them; 1e-4 with the sft term kept them. The GPU profile uses
+# 1e-6 (TRL's).
 OPTIONS = training_options(dataset="embedded-dpo", lr=1e-4)
 OPTIONS["beta"] = Option("beta", float, 0.1, "DPO temperature: how far the model may move from the reference",
                          valid=greater_than(0))
