@@ -15,7 +15,7 @@ import yaml
 from minillm_core.data.formats import FORMATS, KINDS, sniff
 from minillm_core.util.resources import shipped_path
 
-_ENTRY_KEYS = {"kind", "format", "file", "hub", "columns", "description", "fallback"}
+_ENTRY_KEYS = {"kind", "format", "file", "hub", "columns", "description", "fallback", "held_out"}
 _HUB_KEYS = {"repo", "file", "size", "sha256", "modelscope"}
 
 
@@ -44,6 +44,7 @@ class DatasetSpec:
     description: str = ""
     registry: Path | None = None  # the registry file that defined it; None for a file given directly
     fallback: str | None = None  # hub entries: the registry name trained on when the hub is unreachable
+    held_out: str | None = None  # the registry name of its own held-out file: a fine-tune is measured on it
 
     @property
     def is_downloaded(self) -> bool:
@@ -101,6 +102,8 @@ def _spec(name: str, entry: object, registry: Path, workdir: Path) -> DatasetSpe
     fallback = entry.get("fallback")
     if fallback is not None and (hub is None or not isinstance(fallback, str)):
         raise bad("fallback must be a registry name, and only an entry with hub has one")
+    if entry.get("held_out") is not None and not isinstance(entry["held_out"], str):
+        raise bad("held_out must be the registry name of the dataset's held-out file")
     return DatasetSpec(
         name=name,
         kind=entry["kind"],
@@ -111,6 +114,7 @@ def _spec(name: str, entry: object, registry: Path, workdir: Path) -> DatasetSpe
         description=str(entry.get("description") or ""),
         registry=registry,
         fallback=(fallback or f"embedded-{entry['kind']}") if hub else None,
+        held_out=entry.get("held_out"),
     )
 
 

@@ -1,0 +1,92 @@
+"""On your data: does a model say what the user's held-out records say?
+
+    figures = own_data_scores(model, tokenizer, records, "sft")   # {"items", "accuracy", "rule", "rows"}
+
+Each held-out record is asked as it stands (the conversation up to its last reply; for dpo, the prompt) and
+answered greedily; the answer is right when it carries the reference's content (sft: the last reply; dpo:
+the chosen one) by the rule `carries`:
+
+- normalised, the reference is inside the answer (a short answer such as "Paris." or "42"), or
+- token F1 of answer and reference is at least F1_THRESHOLD. Tokens are words for letters and digits and
+  single characters for Chinese, Japanese and Korean, so the rule reads both languages alike.
+
+Normalising lowercases, drops punctuation (ASCII and full-width) and the model's thinking, and folds white
+space. The rule rewards carrying the content, not copying the wording: a reworded answer with most of the
+reference's words passes, an answer about something else does not.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from typing import Any
+
+from minillm_core.eval.answers import generate_texts
+from minillm_core.inference.replies import split_reasoning
+from minillm_core.model.tokenizer import CHAT_TEMPLATE
+
+F1_THRESHOLD = 0.6  # 0.5 passed another identity: "I am MiniLLM, a small language model." against
+# "I am Qiming, a model made by Lumen Labs." shares i, am, a, model (tests/test_own_data.py)
+MAX_NEW_TOKENS = 256  # the longest answer asked for; each batch stops at its longest reference plus a margin
+RULE = (f"right when the normalised reference is inside the answer, or their token F1 is at least {F1_THRESHOLD} "
+        "(words; one token per CJK character)")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", split_reasoning(text)[1]).lower()
+    text = "".join(" " if unicodedata.category(char).startswith("P") else char for char in text)
+    return " ".join(text.split())
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(normalise(text))
+
+
+def token_f1(answer: str, reference: str) -> float:
+    said, wanted = Counter(tokens(answer)), Counter(tokens(reference))
+    common = sum((said & wanted).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(said.values()), common / sum(wanted.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def carries(answer: str, reference: str) -> bool:
+    """Does `answer` carry the content of `reference` (the rule in the module docstring)?"""
+    said, wanted = normalise(answer), normalise(reference)
+    if not wanted:
+        return not said
+    inside = (f" {wanted} " in f" {said} ") if not _CJK.search(wanted) else wanted.replace(" ", "") in said.replace(
+        " ", "")
+    return inside or token_f1(answer, reference) >= F1_THRESHOLD
+
+
+def question_and_reference(record: dict[str, Any], kind: str) -> tuple[list[dict[str, Any]], str]:
+    """The conversation a held-out record asks, and the reply it expects."""
+    if kind == "dpo":
+        return list(record["prompt"]), record["chosen"][-1]["content"]
+    messages = record["messages"]
+    last = max(i for i, message in enumerate(messages) if message["role"] == "assistant")
+    return [_plain(message) for message in messages[:last]], messages[last]["content"] or ""
+
+
+def _plain(message: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in message.items() if value is not None}
+
+
+def own_data_scores(model, tokenizer, records: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """Greedy answers to the held-out records and the share that carries the reference."""
+    asked = [question_and_reference(record, kind) for record in records]
+    template = tokenizer.chat_template or CHAT_TEMPLATE
+    texts = [tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
+                                           chat_template=template) for messages, _ in asked]
+    longest = max((len(tokenizer(reference)["input_ids"]) for _, reference in asked), default=0)
+    budget = min(MAX_NEW_TOKENS, longest + 16)
+    answers = [text for text, _ in generate_texts(model, tokenizer, texts, "chat", max_new_tokens=budget)]
+    rows = [{"prompt": messages[-1]["content"] if messages else "", "reference": reference, "answer": answer,
+             "right": carries(answer, reference)} for (messages, reference), answer in zip(asked, answers, strict=True)]
+    accuracy = round(sum(row["right"] for row in rows) / len(rows), 4) if rows else None
+    return {"items": len(rows), "accuracy": accuracy, "rule": RULE, "rows": rows}
