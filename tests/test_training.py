@@ -25,7 +25,9 @@ LOG_KEYS = {"step", "total_steps", "loss", "lr", "grad_norm", "tokens_per_s", "e
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
-    """One workdir trained through all three stages; the stage reports by name."""
+    """One workdir trained through all three stages; the stage reports by name. Its tests are `slow` (the
+    fixture takes 30-50 s on 2 cores); the fast suite trains sft and pretrain in test_own_data, test_outputs,
+    test_tool_call_data and test_trainer_args."""
     workdir = tmp_path_factory.mktemp("trained")
     reports = {}
     for stage, sets in {"tokenizer": TOKENIZER, **STAGES}.items():
@@ -73,6 +75,7 @@ def test_each_stage_model_reloads_in_a_fresh_process_and_generates(trained):
     assert tokens <= 1000 and generated["pretrain"]["rows"] == -(-tokens // 64) * 64
 
 
+@pytest.mark.slow
 def test_outputs_are_hugging_face_folders_and_checkpoints_are_cleared(trained):
     workdir, reports = trained
     for stage in STAGES:
@@ -85,6 +88,7 @@ def test_outputs_are_hugging_face_folders_and_checkpoints_are_cleared(trained):
     assert not any((workdir / "out" / ".checkpoints").glob("*/checkpoint-*"))
 
 
+@pytest.mark.slow
 def test_each_stage_reports_the_tokenizer_it_used(trained):
     reports = trained[1]
     trained_sha = reports["tokenizer"]["metrics"]["sha256"]
@@ -95,12 +99,14 @@ def test_each_stage_reports_the_tokenizer_it_used(trained):
     assert {info["sha256"] for info in used.values()} == {trained_sha}
 
 
+@pytest.mark.slow
 def test_each_stage_reports_the_threads_it_computed_with(trained):
     for stage in STAGES:
         threads = trained[1][stage]["metrics"]["threads"]
         assert threads["setting"] == "auto" and 1 <= threads["lowest"] <= threads["threads"], (stage, threads)
 
 
+@pytest.mark.slow
 def test_sft_loss_falls(trained):
     metrics = trained[1]["sft"]["metrics"]
     assert metrics["steps"] == 30
@@ -108,11 +114,13 @@ def test_sft_loss_falls(trained):
     assert metrics["final_loss"] < metrics["first_loss"] - 0.5
 
 
+@pytest.mark.slow
 def test_dpo_reward_accuracy_rises(trained):
     metrics = trained[1]["dpo"]["metrics"]
     assert metrics["final_reward_accuracy"] > metrics["first_reward_accuracy"] + 0.2
 
 
+@pytest.mark.slow
 def test_jsonl_log_has_one_line_per_log_step(trained):
     workdir, _ = trained
     lines = [json.loads(line) for line in (workdir / "logs" / "pretrain.jsonl").read_text().splitlines()]
@@ -124,6 +132,7 @@ def test_jsonl_log_has_one_line_per_log_step(trained):
     assert "rewards/accuracies" in dpo
 
 
+@pytest.mark.slow
 def test_sample_answers_are_logged_before_during_and_after(trained):
     workdir, _ = trained
     rows = [json.loads(line) for line in (workdir / "logs" / "sft_samples.jsonl").read_text().splitlines()]
@@ -131,6 +140,7 @@ def test_sample_answers_are_logged_before_during_and_after(trained):
     assert {r["step"] for r in rows if r["when"] == "after"} == {30}
 
 
+@pytest.mark.slow
 def test_a_rerun_with_the_same_settings_is_skipped(trained):
     workdir, _ = trained
     args = ["run", "dpo", "--workdir", str(workdir), "--json"] + [a for s in STAGES["dpo"] for a in ("--set", s)]
@@ -158,6 +168,7 @@ def test_lora_sft_saves_the_adapter_and_a_merged_model(trained, tmp_path):
     assert any(not merged[k].equal(base[k]) for k in base)
 
 
+@pytest.mark.slow
 def test_a_malformed_record_fails_naming_file_and_line_and_lenient_skips_it(trained, tmp_path):
     workdir, _ = trained
     good = json.dumps({"conversations": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})
