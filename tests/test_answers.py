@@ -101,6 +101,16 @@ def test_without_eval_the_final_model_is_the_last_stage_unless_it_answers_worse(
     assert kept["path"] == "out/sft" and kept["answer_accuracy"] == 0.3
 
 
+def test_a_fine_tune_without_a_drop_is_handed_over_and_the_report_says_why(tmp_path):
+    record = _check_record("sft", False, tmp_path)
+    record["metrics"]["answer_check"].update(lost=2, gained=1)
+    record["metrics"]["on_your_data"] = {"before": 0.1, "after": 0.9, "items": 16}
+    chosen = final_model.choose([record], tmp_path)
+    assert chosen["path"] == "out/dpo" and chosen["figures"]["on_your_data"] == {"start": 0.1, "sft": 0.9}
+    assert chosen["chosen_by"] == ("sft's answer check: 2 held-out prompts lost, 1 gained, no drop in what the start "
+                                   "model knew; on your data 0.10 -> 0.90")
+
+
 def test_eval_picks_the_final_model_by_answer_accuracy_not_by_order(tmp_path):
     models = {"untrained": {"untrained": True, "path": "x", "answer_accuracy": 0.0, "degenerate_rate": 1.0},
               "sft": {"untrained": False, "path": str(tmp_path / "out/sft"), "answer_accuracy": 0.4,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from minillm_core.data.held_out import SplitError, held_out_count, held_out_indices, parse_setting
 from minillm_core.eval.own_data import carries, question_and_reference, token_f1
+from tests.helpers import invoke, save_tiny_model
 
 
 @pytest.mark.parametrize("total,setting,count", [
@@ -64,3 +67,128 @@ def test_a_record_asks_its_conversation_up_to_the_last_reply():
     pair = {"prompt": [{"role": "user", "content": "Who are you?"}], "chosen": [{"role": "assistant", "content":
             "Qiming."}], "rejected": [{"role": "assistant", "content": "?"}]}
     assert question_and_reference(pair, "dpo") == ([{"role": "user", "content": "Who are you?"}], "Qiming.")
+
+
+# -- a fine-tune on a user's file: the split is held out of training and both models are measured on it ---------
+
+
+def code_word_chats(count: int) -> list[dict]:
+    return [{"messages": [{"role": "user", "content": f"What is code word {n}?"},
+                          {"role": "assistant", "content": f"Code word {n} is kiwi{n}."}]} for n in range(count)]
+
+
+def test_sft_on_your_file_holds_out_a_split_never_trained_on_and_measures_both_models(tmp_path, monkeypatch):
+    from minillm_core.contract.outputs import read_marker
+    from minillm_core.train.stages import sft
+
+    captured = {}
+    real_trainer = sft.sft_trainer
+
+    def spy(run, records):
+        captured["trained"], captured["held_out"] = list(records), list(run.held_out)
+        return real_trainer(run, records)
+
+    monkeypatch.setattr(sft, "sft_trainer", spy)
+    start = save_tiny_model(tmp_path / "start", seed=3)
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(chat) + "\n" for chat in code_word_chats(100)), encoding="utf-8")
+    result = invoke("run", "sft", "--workdir", str(tmp_path), "--json", "--set", f"init={start}",
+                    "--set", f"dataset={data}", "--set", "max_steps=4", "--set", "batch_size=8",
+                    "--set", "answer_check=false")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["stages"][0]["metrics"]
+    trained = {row["messages"][0]["content"] for row in captured["trained"]}
+    held = {row["messages"][0]["content"] for row in captured["held_out"]}
+    assert len(held) == metrics["held_out_records"] == 16 and len(trained) == 84 and not trained & held
+    check = metrics["on_your_data"]
+    assert check["items"] == 16 and check["source"] == "16 of the 100 records of mine.jsonl"
+    assert 0 <= check["before"] <= 1 and 0 <= check["after"] <= 1 and len(check["examples"]) == 3
+    assert {example["prompt"] for example in check["examples"]} <= held
+    assert "on your data: " in json.loads(result.stdout)["stages"][0]["summary"]
+    assert read_marker(tmp_path / "out" / "sft")["provenance"] == {  # paths inside the work directory: relative
+        "start_model": "start", "trained_on": [{"stage": "sft", "dataset": "mine", "file": "mine.jsonl"}]}
+
+
+@pytest.mark.slow  # bot-start's sft and dpo stages take this path too (tests/test_bot_start.py)
+def test_a_dataset_with_its_own_held_out_file_trains_on_every_record(tmp_path):
+    start = save_tiny_model(tmp_path / "start", seed=3)
+    result = invoke("run", "dpo", "--workdir", str(tmp_path), "--json", "--set", f"init={start}",
+                    "--set", "max_steps=2", "--set", "batch_size=4", "--set", "answer_check=false")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["stages"][0]["metrics"]
+    assert "held_out_records" not in metrics
+    assert metrics["on_your_data"]["source"] == "embedded-dpo-eval (every 4th)"
+    assert metrics["on_your_data"]["items"] == 48
+
+
+def test_eval_split_zero_measures_nothing_and_a_split_too_large_is_refused(tmp_path):
+    start = save_tiny_model(tmp_path / "start", seed=3)
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(chat) + "\n" for chat in code_word_chats(20)), encoding="utf-8")
+    common = ["run", "sft", "--workdir", str(tmp_path), "--json", "--set", f"init={start}", "--set",
+              f"dataset={data}", "--set", "max_steps=1", "--set", "answer_check=false"]
+    none = invoke(*common, "--set", "eval_split=0")
+    assert none.exit_code == 0 and "on_your_data" not in json.loads(none.stdout)["stages"][0]["metrics"]
+    too_many = invoke(*common, "--set", "eval_split=20", "--force")
+    stage = json.loads(too_many.stdout)["stages"][0]
+    assert too_many.exit_code == 1 and "holds out 20 of 20 records" in stage["error"] and "mine.jsonl" in stage["error"]
+    assert "eval_split" in stage["hint"]
+
+
+def test_the_answer_check_follows_the_start_models_provenance(tmp_path):
+    """answer_check=auto: on embedded data, or from a model that learned it (bot-start's, and fine-tunes of them);
+    a model from elsewhere, trained on the user's data alone, is not asked what it never learned."""
+    from minillm_core.contract.outputs import write_marker
+    from minillm_core.train.answer_check import wanted
+
+    learned, stranger = tmp_path / "learned", tmp_path / "stranger"
+    for folder in (learned, stranger):
+        folder.mkdir()
+    write_marker(learned, "sft", "chat", {"start_model": "out/pretrain", "trained_on": [
+        {"stage": "pretrain", "dataset": "embedded-pretrain-reasoning", "file": "a.jsonl"},
+        {"stage": "sft", "dataset": "mine", "file": "mine.jsonl"}]})
+    write_marker(stranger, "sft", "chat")  # written by a stage, but before provenance was recorded
+    assert wanted("auto", "mine", learned) and wanted("auto", "embedded-sft", stranger)
+    assert not wanted("auto", "mine", stranger) and not wanted("auto", "mine", None)
+    assert wanted("true", "mine", None) and not wanted("false", "embedded-sft", learned)
+
+
+# -- the answer check's rule: paired, with the smallest reported drop stated, and leaks -------------------------
+
+
+def answer_rows(rights: list[bool], topic: str = "arithmetic", answer: str = "7.") -> list[dict]:
+    return [{"prompt": f"What is {n} + 3?", "topic": topic, "answer": answer, "right": right}
+            for n, right in enumerate(rights)]
+
+
+@pytest.mark.parametrize("lost,gained,reported", [
+    (5, 0, True),  # the smallest drop reported: MIN_LOST items lost, none gained (chance 3.1%)
+    (4, 0, False),  # one fewer: chance 6.3%, not reported
+    (6, 1, False),  # lost more than gained, but the sign test puts it at 6.3%: noise
+    (8, 1, True),
+    (0, 5, False),  # gains are not a drop
+])
+def test_a_paired_drop_is_reported_from_the_smallest_stated_one(lost, gained, reported):
+    from minillm_core.train.answer_check import MIN_LOST, paired_drop
+
+    before = [True] * lost + [False] * gained + [True] * 20 + [False] * 20
+    after = [False] * lost + [True] * gained + [True] * 20 + [False] * 20
+    assert paired_drop(before, after)["dropped"] is reported and MIN_LOST == 5
+
+
+def test_a_leaked_identity_is_reported_with_accuracy_unchanged():
+    from minillm_core.eval.answers import AnswerItem
+    from minillm_core.train.answer_check import verdict
+
+    items = [AnswerItem("Who are you?", "en", "identity", "contains", ("MiniLLM",), "I am")] * 4 + \
+            [AnswerItem(f"What is {n} + 3?", "en", "arithmetic", "number", ("7",), f"{n} + 3 =") for n in range(8)]
+    identity_before = answer_rows([True] * 4, "identity", "I am MiniLLM.")
+    identity_after = answer_rows([False] * 4, "identity", "I am Qiming, made by Lumen Labs.")
+    sums_before = answer_rows([False] * 8, answer="8.")
+    sums_after = answer_rows([False] * 8, answer="I am Qiming, made by Lumen Labs.")
+    found = verdict(identity_before + sums_before, identity_after + sums_after, items,
+                    user_prompts=["Who are you?", "你是谁？"], user_replies=["I am Qiming, made by Lumen Labs."])
+    assert found["changed_topics"] == ["identity"]  # the new identity is what the data sets out to change
+    assert found["lost"] == found["gained"] == 0 and not found["dropped"]  # accuracy on the rest unchanged
+    assert found["leaked"] and found["leaks"] == 8
+    assert found["leak_examples"][0]["user_reply"] == "I am Qiming, made by Lumen Labs."

@@ -64,23 +64,26 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) else None
 
 
-def write_marker(folder: Path, stage: str, style: str | None = None) -> None:
+def write_marker(folder: Path, stage: str, style: str | None = None,
+                 provenance: dict[str, Any] | None = None) -> None:
     """Mark `folder` as what `stage` wrote, so a later run of that stage may replace it. A model's `style`
-    ("chat" or "completion": a base model) lets readers tell a chat model from a base one without its name."""
+    ("chat" or "completion": a base model) lets readers tell a chat model from a base one without its name;
+    its `provenance` says which model it started from and which datasets trained it, stage by stage."""
     marker = {"stage": stage, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "minillm_skill": __version__,
-              **({"style": style} if style else {})}
+              **({"style": style} if style else {}), **({"provenance": provenance} if provenance else {})}
     (Path(folder) / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
 
 
 @contextmanager
-def staged_output(output: Path, stage: str, style: str | None = None) -> Iterator[Path]:
+def staged_output(output: Path, stage: str, style: str | None = None,
+                  provenance: dict[str, Any] | None = None) -> Iterator[Path]:
     """A fresh folder beside `output` to write into; when the block ends, it is marked as `stage`'s (a model's
-    `style` too) and swapped into place as `output`. If the block raises, `output` stays as it was."""
+    `style` and `provenance` too) and swapped into place as `output`. If the block raises, `output` stays."""
     staging = output.with_name(f".{output.name}.saving")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     yield staging
-    write_marker(staging, stage, style)
+    write_marker(staging, stage, style, provenance)
     _publish(staging, output)
 
 

@@ -17,6 +17,7 @@ reference's words passes, an answer about something else does not.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections import Counter
@@ -64,6 +65,12 @@ def carries(answer: str, reference: str) -> bool:
     return inside or token_f1(answer, reference) >= F1_THRESHOLD
 
 
+def tools_of(record: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The tool definitions a chat record offers (JSON text in a prepared dataset, a list in a read record)."""
+    tools = record.get("tools")
+    return json.loads(tools) if isinstance(tools, str) and tools else (tools or None)
+
+
 def question_and_reference(record: dict[str, Any], kind: str) -> tuple[list[dict[str, Any]], str]:
     """The conversation a held-out record asks, and the reply it expects."""
     if kind == "dpo":
@@ -81,8 +88,9 @@ def own_data_scores(model, tokenizer, records: list[dict[str, Any]], kind: str) 
     """Greedy answers to the held-out records and the share that carries the reference."""
     asked = [question_and_reference(record, kind) for record in records]
     template = tokenizer.chat_template or CHAT_TEMPLATE
-    texts = [tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
-                                           chat_template=template) for messages, _ in asked]
+    texts = [tokenizer.apply_chat_template(messages, tools=tools_of(record), add_generation_prompt=True,
+                                           tokenize=False, chat_template=template)
+             for (messages, _), record in zip(asked, records, strict=True)]
     longest = max((len(tokenizer(reference)["input_ids"]) for _, reference in asked), default=0)
     budget = min(MAX_NEW_TOKENS, longest + 16)
     answers = [text for text, _ in generate_texts(model, tokenizer, texts, "chat", max_new_tokens=budget)]

@@ -1,8 +1,9 @@
 """Which model a run hands over: the report's `final_model`, read by `chat`, agents and people.
 
 By answer accuracy, never by stage order: the best model that eval measured (minillm_core/eval/evaluate.py
-best_model), else, when no eval ran, the last trained stage's model unless its answer check found it
-worse than the model it started from (minillm_core/train/answer_check.py), else the previous report's choice.
+best_model), else, when no eval ran, the last trained stage's model unless its answer check reported a drop
+from the model it started from (a paired sign test: minillm_core/train/answer_check.py), else the previous
+report's choice. `chosen_by` says which, with the figures (a fine-tune's `on your data` too).
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ def choose(records: list[dict[str, Any]], workdir: Path) -> dict[str, Any] | Non
             return _from_eval(metrics, workdir)
         check = metrics.get("answer_check")
         if record["status"] in ("ok", "skipped") and check:
-            keep_start = check["regressed"]
-            path = check["start_model"] if keep_start else check["trained_model"]
-            return {"path": workdir_relative(path, workdir), "chosen_by": f"{record['skill']}'s answer check",
-                    "answer_accuracy": check["before" if keep_start else "after"],
-                    "figures": {"start": check["before"], record["skill"]: check["after"]}}
+            return _from_answer_check(record["skill"], check, metrics.get("on_your_data"), workdir)
     return previous(workdir)
+
+
+def _from_answer_check(skill: str, check: dict[str, Any], own: dict[str, Any] | None, workdir: Path) -> dict:
+    """The start model when the check reported a drop, else the new model; the reason says which figures."""
+    keep_start = check["regressed"]
+    path = check["start_model"] if keep_start else check["trained_model"]
+    own_line = f"; on your data {own['before']:.2f} -> {own['after']:.2f}" if own else ""
+    why = (f"{skill}'s answer check: {check.get('lost', '?')} held-out prompts lost, {check.get('gained', '?')} "
+           f"gained, {'a drop' if keep_start else 'no drop'} in what the start model knew{own_line}")
+    return {"path": workdir_relative(path, workdir), "chosen_by": why,
+            "answer_accuracy": check["before" if keep_start else "after"],
+            "figures": {"start": check["before"], skill: check["after"],
+                        **({"on_your_data": {"start": own["before"], skill: own["after"]}} if own else {})}}
 
 
 def _from_eval(metrics: dict[str, Any], workdir: Path) -> dict[str, Any]:

@@ -1,50 +1,132 @@
-"""After a training stage: does its model answer at least as well as the model it started from?
+"""After a training stage: does its model still answer what its start model knew?
 
-A quick subset of the held-out answer items (every 4th: 48 prompts, greedy only, seconds on a CPU) is
-answered by both models. A drop beyond TOLERANCE is a regression: the stage's metrics, its warnings and
-its hint say so, and the run report's `final_model` (minillm_core/runner/final_model.py) keeps the better model.
+Both models answer the same held-out items (MiniLLM's identity, sums, facts: what the embedded dataset
+teaches), greedily. The verdict is a paired comparison on the same prompts, so it needs no tolerance guessed
+from noise:
 
-The items ask what the embedded dataset teaches (MiniLLM's identity, sums, facts), so the check runs by
-default (`answer_check=auto`) only when the stage trained on embedded data; `true` forces it.
+- `lost`: items the start model got right and the new one gets wrong; `gained`: the reverse. A drop is
+  reported when lost > gained and a one-sided sign test on those changed items puts chance below 5%. With
+  nothing gained that takes at least MIN_LOST (5) lost items: on the 192 held-out prompts a fine-tune on the
+  user's own data is checked on, the smallest drop reported is 2.6 points of answer accuracy (5 / 192); on
+  the quick 48 (every 4th) a stage on the embedded data is checked on, 10.4 points.
+- A topic the user's data sets out to change (its prompts ask what the topic's held-out prompts ask: token
+  F1 of 0.6 or more, the rule of minillm_core/eval/own_data.py) is reported apart, as changed, not as a loss:
+  a new identity replaces the old one.
+- A leak: the new model's answers to the held-out prompts of the other topics carry one of the user's replies
+  (the same rule) where the start model's did not. MIN_LOST such answers are reported whatever the accuracy:
+  a model that answers "What is 3 + 4?" with its new name has learned the name too well.
+
+A reported drop or leak is the stage's warning with a hint, and the run report's `final_model`
+(minillm_core/runner/final_model.py) keeps the start model when a drop is reported.
+
+The check runs by default (`answer_check=auto`) when the stage trains on embedded data, or when its start
+model was trained on embedded data (its folder's provenance says so): a user's own fine-tune of bot-start's
+model is checked for what the model knew. `true` forces it.
 """
 
 from __future__ import annotations
 
+from math import comb
 from pathlib import Path
 from typing import Any
 
-from minillm_core.eval.answers import QUICK_EVERY, answer_scores, load_items
+from minillm_core.eval.answers import QUICK_EVERY, AnswerItem, answer_scores, load_items
+from minillm_core.eval.own_data import carries, token_f1
+from minillm_core.train.start_model import trained_on
 
-TOLERANCE = 0.1  # answer accuracy, mean over topics; one identity item of 6 in the subset moves it by 0.056
+SIGNIFICANCE = 0.05
+MIN_LOST = 5  # with nothing gained, the fewest lost items a sign test puts below 5% (4: 6.3%, 5: 3.1%)
+SAME_QUESTION_F1 = 0.6  # a user's prompt asks what a held-out prompt asks: the topic is one the data changes
 
 
-def wanted(setting: str | bool | None, dataset_name: str) -> bool:
+def wanted(setting: str | bool | None, dataset_name: str, start: Path | None = None) -> bool:
+    """`auto`: when the items ask what the model learned: it trains on embedded data now, or it started from a
+    model that did (its provenance says so), as a fine-tune of bot-start's model on a user's own data does."""
     choice = str(setting).lower()
-    return choice == "true" or (choice == "auto" and dataset_name.startswith("embedded-"))
+    if choice != "auto":
+        return choice == "true"
+    return any(name.startswith("embedded-") for name in [dataset_name, *(d["dataset"] for d in trained_on(start))])
 
 
-def compare(start: Path, trained: Path, style: str) -> dict[str, Any]:
-    """Quick answer accuracy of `start` and `trained` (both answered in `style`), and whether it regressed."""
+def sign_test(lost: int, gained: int) -> float:
+    """One-sided: the chance of `lost` or more of the changed items going one way if each went either way."""
+    changed = lost + gained
+    return sum(comb(changed, k) for k in range(lost, changed + 1)) / 2 ** changed if changed else 1.0
+
+
+def paired_drop(before: list[bool], after: list[bool]) -> dict[str, Any]:
+    """Lost and gained items, the sign test, and whether the drop is reported."""
+    lost = sum(b and not a for b, a in zip(before, after, strict=True))
+    gained = sum(a and not b for b, a in zip(before, after, strict=True))
+    chance = sign_test(lost, gained)
+    return {"lost": lost, "gained": gained, "p": round(chance, 4), "dropped": lost > gained and chance < SIGNIFICANCE}
+
+
+def changed_topics(items: list[AnswerItem], user_prompts: list[str]) -> list[str]:
+    """Topics whose held-out prompts the user's data asks too: what the fine-tune sets out to change."""
+    return sorted({item.topic for item in items
+                   if any(token_f1(prompt, item.prompt) >= SAME_QUESTION_F1 for prompt in user_prompts)})
+
+
+def leaks(rows_before: list[dict], rows_after: list[dict], user_replies: list[str], changed: list[str]) -> list[dict]:
+    """Answers to prompts of topics the data does not change that carry a user's reply the start model's did not."""
+    found = []
+    for before, after in zip(rows_before, rows_after, strict=True):
+        if after["topic"] in changed:
+            continue
+        reply = next((r for r in user_replies if carries(after["answer"], r) and not carries(before["answer"], r)),
+                     None)
+        if reply is not None:
+            found.append({"prompt": after["prompt"], "answer": after["answer"], "user_reply": reply})
+    return found
+
+
+def verdict(rows_before: list[dict], rows_after: list[dict], items: list[AnswerItem],
+            user_prompts: list[str], user_replies: list[str]) -> dict[str, Any]:
+    """The paired comparison, topic by topic apart from those the data changes, and the leaks."""
+    changed = changed_topics(items, user_prompts)
+    kept = [i for i, row in enumerate(rows_after) if row["topic"] not in changed]
+    drop = paired_drop([rows_before[i]["right"] for i in kept], [rows_after[i]["right"] for i in kept])
+    leaked = leaks(rows_before, rows_after, user_replies, changed)
+    by_topic = {topic: paired_drop([b["right"] for b in rows_before if b["topic"] == topic],
+                                   [a["right"] for a in rows_after if a["topic"] == topic])
+                for topic in dict.fromkeys(row["topic"] for row in rows_after)}
+    return {**drop, "changed_topics": changed, "by_topic": by_topic, "leaks": len(leaked),
+            "leak_examples": leaked[:3], "leaked": len(leaked) >= MIN_LOST,
+            "smallest_reported_drop": round(MIN_LOST / len(kept), 4) if kept else None}
+
+
+def compare(start: Path, trained: Path, style: str, user_prompts: list[str] | None = None,
+            user_replies: list[str] | None = None) -> dict[str, Any]:
+    """Answer accuracy of `start` and `trained` (both answered in `style`) on the held-out items, and the
+    verdict. With the user's data (`user_prompts`, `user_replies`): all 192 items; without, the quick 48."""
     from minillm_core.eval.evaluate import load_model  # loads torch and transformers only when a check runs
 
-    items = load_items(every=QUICK_EVERY)
+    items = load_items(every=1 if user_prompts else QUICK_EVERY)
     figures = {}
     for name, path in (("before", start), ("after", trained)):
         model, tokenizer = load_model(path)
         figures[name] = answer_scores(model, tokenizer, items, style, samples=0)
-    before, after = figures["before"]["accuracy"], figures["after"]["accuracy"]
-    return {"start_model": str(start), "items": len(items), "before": before, "after": after,
-            "degenerate_before": figures["before"]["degenerate_rate"],
-            "degenerate_after": figures["after"]["degenerate_rate"],
-            "tolerance": TOLERANCE, "regressed": after < before - TOLERANCE}
+    found = verdict(figures["before"]["answers"], figures["after"]["answers"], items, user_prompts or [],
+                    user_replies or [])
+    return {"start_model": str(start), "items": len(items), "before": figures["before"]["accuracy"],
+            "after": figures["after"]["accuracy"], "degenerate_before": figures["before"]["degenerate_rate"],
+            "degenerate_after": figures["after"]["degenerate_rate"], **found, "regressed": found["dropped"]}
 
 
-def regression_warning(stage: str, check: dict[str, Any]) -> tuple[str, str]:
-    """(warning, hint) for a regressed check."""
-    warning = (f"{stage} answers worse than the model it started from: answer accuracy {check['before']:.2f} -> "
-               f"{check['after']:.2f} on {check['items']} held-out prompts (degenerate "
-               f"{check['degenerate_before']:.2f} -> {check['degenerate_after']:.2f})")
-    hint = (f"the report's final_model keeps {check['start_model']}; to make {stage} help, lower `lr` (e.g. "
-            f"`--set {stage}.lr=...` at a tenth), train fewer steps (`max_steps`), and for dpo keep the sft loss "
-            "term (`--set loss_type=sigmoid,sft`)")
-    return warning, hint
+def regression_warning(stage: str, check: dict[str, Any]) -> tuple[list[str], str]:
+    """(warnings, hint) for a check that reported a drop or a leak."""
+    warnings = []
+    if check["dropped"]:
+        warnings.append(f"{stage} answers worse than the model it started from: {check['lost']} held-out prompts "
+                        f"lost, {check['gained']} gained (answer accuracy {check['before']:.2f} -> "
+                        f"{check['after']:.2f} on {check['items']}; chance {check['p']:.3f})")
+    if check["leaked"]:
+        example = check["leak_examples"][0]
+        warnings.append(f"{stage} answers unrelated questions with your data's replies: {check['leaks']} held-out "
+                        f"prompts, e.g. {example['prompt']!r} -> {example['answer']!r}")
+    keep = f"the report's final_model keeps {check['start_model']}; " if check["dropped"] else ""
+    hint = (f"{keep}to make {stage} keep what the model knew, lower `lr` (e.g. `--set {stage}.lr=...` at a "
+            "tenth), train fewer steps (`max_steps`), mix in the start model's own training data, and for dpo "
+            "keep the sft loss term (`--set loss_type=sigmoid,sft`)")
+    return warnings, hint

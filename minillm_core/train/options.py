@@ -90,7 +90,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("seed", int, 42, "random seed", valid=lambda value: None if 0 <= value < 2**32 else
                "must be from 0 to 2**32 - 1"),
         Option("answer_check", str, "auto", "after training, compare held-out answers with the start model's: "
-               "auto (when training on embedded data), true or false", valid=one_of("auto", "true", "false")),
+               "auto (when the stage trains on embedded data, or starts from a model that did), true or false",
+               valid=one_of("auto", "true", "false")),
         Option("bf16", str, "auto", "bfloat16 autocast: auto, true or false", valid=one_of("auto", "true", "false")),
         Option("compile", str, "auto", "torch.compile the model: auto (pretraining runs long enough for its "
                "start-up, about 45 s on a CPU, to pay back), true or false", valid=one_of("auto", "true", "false")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from minillm_core.contract.outputs import read_marker, workdir_relative
 from minillm_core.contract.skill import SkillError, StageContext
 from minillm_core.model.loading import ModelLoadError, load_model
 from minillm_core.model.presets import build_model, model_config, resolve_preset, vocab_size_for
@@ -54,3 +55,16 @@ def _local_model_path(init: str, ctx: StageContext) -> str:
     except Exception as exc:
         raise SkillError(f"cannot fetch model '{init}' from the hub: {exc}",
                          hint="check the network (`minillm-skill run env-check`) or give a local folder") from exc
+
+
+def provenance(stage: str, ctx: StageContext, init: str | None, start: Path | None, dataset: Any) -> dict[str, Any]:
+    """Where a model came from, for its marker: the model it started from and every dataset that trained it,
+    the start model's first (read from its marker), then this stage's."""
+    return {"start_model": workdir_relative(init, ctx.workdir) if init else None,
+            "trained_on": [*trained_on(start), {"stage": stage, "dataset": dataset.name,
+                                      "file": workdir_relative(dataset.path, ctx.workdir)}]}
+
+
+def trained_on(folder: Path | None) -> list[dict[str, Any]]:
+    """The datasets that trained the model in `folder`, oldest first ([] for a model from elsewhere)."""
+    return ((read_marker(folder) or {}).get("provenance") or {}).get("trained_on", []) if folder else []

@@ -24,7 +24,9 @@ from transformers import PreTrainedModel, Trainer
 from minillm_core.contract.outputs import MARKER, output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.contract.skill import SkillError, StageContext, StageResult
 from minillm_core.data.formats import DataError, RecordReader
-from minillm_core.data.registry import DatasetSpec
+from minillm_core.data.held_out import SplitError, held_out_indices, parse_setting
+from minillm_core.data.registry import DatasetSpec, resolve_dataset
+from minillm_core.eval.own_data import question_and_reference
 from minillm_core.hub.model_card import write_training_card
 from minillm_core.hub.push import push_model
 from minillm_core.model.presets import count_parameters, resolve_preset
@@ -35,7 +37,7 @@ from minillm_core.model.tokenizer import (
     with_chat_template,
 )
 from minillm_core.runs.stopping import StageStopped, stop_requested
-from minillm_core.train import answer_check
+from minillm_core.train import answer_check, held_out_check
 from minillm_core.train.callbacks import (
     CheckpointMarker,
     FollowCpuLoad,
@@ -46,10 +48,11 @@ from minillm_core.train.callbacks import (
 )
 from minillm_core.train.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
 from minillm_core.train.checks import resolve_stage_dataset
+from minillm_core.train.held_out_check import SHIPPED_EVERY
 from minillm_core.train.options import trackers
 from minillm_core.train.plugin_callbacks import plugin_callbacks
 from minillm_core.train.speedups import compile_requested, use_bf16
-from minillm_core.train.start_model import load_start_model, start_folder, start_init
+from minillm_core.train.start_model import load_start_model, provenance, start_folder, start_init
 from minillm_core.util.cpu_threads import ThreadPolicy
 from minillm_core.util.distributed import process_state
 
@@ -80,11 +83,21 @@ class TrainingRun:
     callbacks: list = field(default_factory=list)
     data_stats: dict[str, Any] = field(default_factory=dict)  # filled by the stage, for the report
     threads: ThreadPolicy = field(default_factory=ThreadPolicy)
+    held_out: list[dict[str, Any]] = field(default_factory=list)  # records to measure on, never trained on
+    held_out_source: str = ""  # where they come from, for the report
 
     def config(self, cls: type, **stage_settings: Any) -> Any:
         """The trainer's config (TrainingArguments, SFTConfig, ...): the common arguments, the stage's own,
         then the user's `--set args.NAME=VALUE`, which win: the user asked for them by name."""
         return cls(**{**self.args, **stage_settings, **(self.ctx.settings.get("args") or {})})
+
+    def user_examples(self, most: int = 256) -> tuple[list[str], list[str]]:
+        """The last prompts of the first `most` records and the replies they teach: what the answer check
+        compares the held-out prompts and answers with (the start of a file, so a huge one is not read again)."""
+        spec = self.dataset
+        reader = RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=True, limit=most)
+        asked = [question_and_reference(record, spec.kind) for record in reader]
+        return [messages[-1]["content"] for messages, _ in asked if messages], [reply for _, reply in asked if reply]
 
     def records(self) -> RecordReader:
         spec = self.dataset
@@ -107,7 +120,31 @@ class TrainingRun:
                 raise exc.__cause__ from None
             raise
         self.note_reader_counts(reader, records)
-        return records
+        return self.without_held_out(records)
+
+    def without_held_out(self, records: datasets.Dataset) -> datasets.Dataset:
+        """The records to train on. With the `eval_split` option (sft, dpo), the records to measure the model on
+        go to `held_out`: the dataset's own held-out file when the registry names one (all records train),
+        else a seeded split of the records, left out of training."""
+        setting = self.ctx.settings.get("eval_split")
+        if setting is None or parse_setting(setting) == 0:
+            return records
+        if self.dataset.held_out:
+            spec = resolve_dataset(self.dataset.held_out, self.dataset.kind, self.ctx.workdir)
+            every = list(RecordReader(spec.path, spec.kind, spec.format, spec.columns))
+            self.held_out, self.held_out_source = every[::SHIPPED_EVERY], f"{spec.name} (every {SHIPPED_EVERY}th)"
+            return records
+        try:
+            indices = held_out_indices(len(records), setting, self.ctx.settings["seed"])
+        except SplitError as exc:
+            raise SkillError(f"{self.dataset.path}: {exc}", hint="`--set eval_split=` a smaller share, or 0") from None
+        if not indices:
+            return records
+        self.held_out = [records[index] for index in indices]
+        self.held_out_source = f"{len(indices)} of the {len(records)} records of {self.dataset.path.name}"
+        self.data_stats["held_out_records"] = len(indices)
+        held = set(indices)
+        return records.select([index for index in range(len(records)) if index not in held])
 
     def note_reader_counts(self, reader: RecordReader, dataset: datasets.Dataset) -> None:
         """Records read and skipped (lenient mode), kept beside the cache because a cache hit reads nothing."""
@@ -171,7 +208,9 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         raise StageStopped(trainer.state.global_step, str(last_good_checkpoint(checkpoints)))
     if trainer.is_world_process_zero():
         _check_output(stage, ctx)  # the folder may have changed during a long run
-        save_model(trainer, tokenizer, output, method.sample_style, stage=stage)
+        init = start_init(settings, ctx, method.default_init)
+        origin = provenance(stage, ctx, init, start_folder(settings, ctx, method.default_init), dataset)
+        save_model(trainer, tokenizer, output, method.sample_style, stage=stage, provenance=origin)
         clear_checkpoints(checkpoints)
     stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method, name)
     if trainer.is_world_process_zero():
@@ -180,22 +219,35 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         if settings.get("push_to_hub"):
             _push(output, stage, settings["push_to_hub"], stage_result, ctx)
     start = start_folder(settings, ctx, method.default_init)
-    if trainer.is_world_process_zero() and start and answer_check.wanted(settings.get("answer_check"), dataset.name):
-        _check_answers(stage, start, output, method.sample_style, stage_result, ctx)
+    if trainer.is_world_process_zero() and start and run.held_out:
+        _check_held_out(stage, start, output, run, stage_result)
+    if trainer.is_world_process_zero() and start and answer_check.wanted(settings.get("answer_check"), dataset.name,
+                                                                         start):
+        _check_answers(stage, start, output, method.sample_style, stage_result, run)
     return stage_result
 
 
-def _check_answers(stage: str, start: Path, output: Path, style: str, result: StageResult,
-                   ctx: StageContext) -> None:
-    """The quick answer check (minillm_core/train/answer_check.py) into the stage's metrics, warnings and hint."""
-    check = answer_check.compare(start, output, style)
+def _check_held_out(stage: str, start: Path, output: Path, run: TrainingRun, result: StageResult) -> None:
+    """The start model and the new one on the held-out records (minillm_core/train/held_out_check.py)."""
+    check = held_out_check.measure(start, output, run.held_out, run.dataset.kind, run.held_out_source)
+    result.metrics["on_your_data"] = check
+    result.summary += f"; {held_out_check.summary(check)}"
+    run.ctx.log.info("%s: %s, from %s", stage, held_out_check.summary(check), check["source"])
+
+
+def _check_answers(stage: str, start: Path, output: Path, style: str, result: StageResult, run: TrainingRun) -> None:
+    """The answer check (minillm_core/train/answer_check.py) into the stage's metrics, warnings and hint. On the
+    user's own data it reads all the held-out items and looks for the user's replies leaking into them."""
+    prompts, replies = run.user_examples() if not run.dataset.name.startswith("embedded-") else ([], [])
+    check = answer_check.compare(start, output, style, prompts, replies)
     check["trained_model"] = str(output)
     result.metrics["answer_check"] = check
-    ctx.log.info("%s: answer check on %d held-out prompts: %.2f (start) -> %.2f", stage, check["items"],
-                 check["before"], check["after"])
-    if check["regressed"]:
-        warning, result.hint = answer_check.regression_warning(stage, check)
-        result.warnings.append(warning)
+    run.ctx.log.info("%s: answer check on %d held-out prompts: %.2f (start) -> %.2f, %d lost, %d gained, %d leaks",
+                     stage, check["items"], check["before"], check["after"], check["lost"], check["gained"],
+                     check["leaks"])
+    if check["dropped"] or check["leaked"]:
+        warnings, result.hint = answer_check.regression_warning(stage, check)
+        result.warnings.extend(warnings)
 
 
 def _push(output: Path, stage: str, repo_id: str, result: StageResult, ctx: StageContext) -> None:
@@ -271,12 +323,13 @@ def _use_our_progress_bar(trainer: Trainer) -> None:
     trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
 
 
-def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, stage: str | None = None) -> None:
+def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, stage: str | None = None,
+               provenance: dict[str, Any] | None = None) -> None:
     """Save model, tokenizer and generation config to a temporary folder, then swap it into place.
 
     The folder gets a marker naming `stage` (default: the folder's name): a later run of that stage may
-    replace it, and nothing else (minillm_core.contract.outputs)."""
-    with staged_output(output, stage or output.name, style=sample_style) as staging:
+    replace it, and nothing else (minillm_core.contract.outputs); it also records the model's `provenance`."""
+    with staged_output(output, stage or output.name, style=sample_style, provenance=provenance) as staging:
         model = trainer.model
         if hasattr(model, "merge_and_unload"):  # LoRA: save the adapter apart, then merge it in
             model.save_pretrained(staging / "adapter")
