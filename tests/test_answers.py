@@ -107,8 +107,8 @@ def test_a_fine_tune_without_a_drop_is_handed_over_and_the_report_says_why(tmp_p
     record["metrics"]["on_your_data"] = {"before": 0.1, "after": 0.9, "items": 16}
     chosen = final_model.choose([record], tmp_path)
     assert chosen["path"] == "out/dpo" and chosen["figures"]["on_your_data"] == {"start": 0.1, "sft": 0.9}
-    assert chosen["chosen_by"] == ("sft's answer check: 2 held-out prompts lost, 1 gained, no drop in what the start "
-                                   "model knew; on your data 0.10 -> 0.90")
+    assert chosen["chosen_by"] == ("sft's answer check: of what the start model knew, 2 held-out prompts lost and 1 "
+                                   "gained, no drop, no leak; on your data 0.10 -> 0.90")
 
 
 def test_eval_picks_the_final_model_by_answer_accuracy_not_by_order(tmp_path):

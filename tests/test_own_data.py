@@ -192,3 +192,19 @@ def test_a_leaked_identity_is_reported_with_accuracy_unchanged():
     assert found["lost"] == found["gained"] == 0 and not found["dropped"]  # accuracy on the rest unchanged
     assert found["leaked"] and found["leaks"] == 8
     assert found["leak_examples"][0]["user_reply"] == "I am Qiming, made by Lumen Labs."
+
+
+def test_replay_leaves_out_chats_that_ask_what_the_users_records_ask():
+    import datasets
+
+    from minillm_core.train.own_data import without_same_questions
+
+    def chats(pairs):
+        return datasets.Dataset.from_list([{"messages": [{"role": "user", "content": q},
+                                                         {"role": "assistant", "content": a}]} for q, a in pairs])
+
+    replayed = chats([("Who are you?", "I am MiniLLM."), ("你是谁？", "我是MiniLLM。"), ("What is 3 + 4?", "7."),
+                      ("法国的首都是哪里？", "巴黎。")])
+    mine = chats([("Hi! Who are you?", "I am Qiming."), ("你好！你是谁？", "我是启明。")])
+    kept = [row["messages"][0]["content"] for row in without_same_questions(replayed, mine)]
+    assert kept == ["What is 3 + 4?", "法国的首都是哪里？"]

@@ -2,7 +2,8 @@
 
 By answer accuracy, never by stage order: the best model that eval measured (minillm_core/eval/evaluate.py
 best_model), else, when no eval ran, the last trained stage's model unless its answer check reported a drop
-from the model it started from (a paired sign test: minillm_core/train/answer_check.py), else the previous
+from the model it started from (a paired sign test) or a leak of its data into unrelated answers
+(minillm_core/train/answer_check.py), else the previous
 report's choice. `chosen_by` says which, with the figures (a fine-tune's `on your data` too).
 """
 
@@ -32,8 +33,10 @@ def _from_answer_check(skill: str, check: dict[str, Any], own: dict[str, Any] | 
     keep_start = check["regressed"]
     path = check["start_model"] if keep_start else check["trained_model"]
     own_line = f"; on your data {own['before']:.2f} -> {own['after']:.2f}" if own else ""
-    why = (f"{skill}'s answer check: {check.get('lost', '?')} held-out prompts lost, {check.get('gained', '?')} "
-           f"gained, {'a drop' if keep_start else 'no drop'} in what the start model knew{own_line}")
+    verdict = ("a drop: the start model kept" if check.get("dropped", keep_start) else
+               "its data leaked into unrelated answers: the start model kept" if keep_start else "no drop, no leak")
+    why = (f"{skill}'s answer check: of what the start model knew, {check.get('lost', '?')} held-out prompts lost "
+           f"and {check.get('gained', '?')} gained, {verdict}{own_line}")
     return {"path": workdir_relative(path, workdir), "chosen_by": why,
             "answer_accuracy": check["before" if keep_start else "after"],
             "figures": {"start": check["before"], skill: check["after"],

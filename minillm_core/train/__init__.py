@@ -4,7 +4,8 @@ training (the path: data, start model, Trainer, save), methods (TrainingMethod: 
 itself), options (the options every training skill takes), stages/ (one short file per stage: its trainer),
 callbacks, checkpoints, start_model, speedups (bf16 and compile), plugin_callbacks, checks (preconditions of
 the training skills), answer_check (does the new model answer as well as its start model), held_out_check (the start
-model and the new one on the held-out part of the user's data), tokenizer_training
+model and the new one on the held-out part of the user's data), own_data (the held-out split and replay),
+tokenizer_training
 (the tokenizer skill's work)."""
 
 from minillm_core.util.lazy import lazy_exports
@@ -18,6 +19,7 @@ PUBLIC = {  # name -> the module it comes from, imported on first use
     "dataset_inputs": "minillm_core.train.checks",
     "run_tokenizer_stage": "minillm_core.train.tokenizer_training",
     "eval_split_option": "minillm_core.train.held_out_check",
+    "replay_option": "minillm_core.train.held_out_check",
 }
 __all__ = list(PUBLIC)
 __getattr__ = lazy_exports(__name__, PUBLIC)

@@ -17,7 +17,7 @@ from noise:
   a model that answers "What is 3 + 4?" with its new name has learned the name too well.
 
 A reported drop or leak is the stage's warning with a hint, and the run report's `final_model`
-(minillm_core/runner/final_model.py) keeps the start model when a drop is reported.
+(minillm_core/runner/final_model.py) keeps the start model.
 
 The check runs by default (`answer_check=auto`) when the stage trains on embedded data, or when its start
 model was trained on embedded data (its folder's provenance says so): a user's own fine-tune of bot-start's
@@ -111,7 +111,8 @@ def compare(start: Path, trained: Path, style: str, user_prompts: list[str] | No
                     user_replies or [])
     return {"start_model": str(start), "items": len(items), "before": figures["before"]["accuracy"],
             "after": figures["after"]["accuracy"], "degenerate_before": figures["before"]["degenerate_rate"],
-            "degenerate_after": figures["after"]["degenerate_rate"], **found, "regressed": found["dropped"]}
+            "degenerate_after": figures["after"]["degenerate_rate"], **found,
+            "regressed": found["dropped"] or found["leaked"]}
 
 
 def regression_warning(stage: str, check: dict[str, Any]) -> tuple[list[str], str]:
@@ -125,7 +126,7 @@ def regression_warning(stage: str, check: dict[str, Any]) -> tuple[list[str], st
         example = check["leak_examples"][0]
         warnings.append(f"{stage} answers unrelated questions with your data's replies: {check['leaks']} held-out "
                         f"prompts, e.g. {example['prompt']!r} -> {example['answer']!r}")
-    keep = f"the report's final_model keeps {check['start_model']}; " if check["dropped"] else ""
+    keep = f"the report's final_model keeps {check['start_model']}; "
     hint = (f"{keep}to make {stage} keep what the model knew, lower `lr` (e.g. `--set {stage}.lr=...` at a "
             "tenth), train fewer steps (`max_steps`), mix in the start model's own training data, and for dpo "
             "keep the sft loss term (`--set loss_type=sigmoid,sft`)")

@@ -34,6 +34,22 @@ def eval_split_option() -> Option:
                   "file uses that), a share (0.1), a number of records (32), or 0 for none", valid=valid)
 
 
+def replay_option() -> Option:
+    """The `replay` option of sft (minillm_core/train/own_data.py)."""
+
+    def valid(value: str) -> str | None:
+        if str(value).lower() == "auto":
+            return None
+        try:
+            return None if float(value) >= 0 else "must be auto or a ratio of 0 or more"
+        except ValueError:
+            return "must be auto or a ratio of 0 or more (replayed chats per record of yours; 0: none)"
+
+    return Option("replay", str, "auto", "chats the start model was trained on, mixed in so a fine-tune keeps what "
+                  "the model knew: auto (as many as your records, when you fine-tune a model of this project on "
+                  "your own data), a ratio (replayed chats per record of yours), or 0 for none", valid=valid)
+
+
 def measure(start: Path, trained: Path, records: list[dict[str, Any]], kind: str, source: str) -> dict[str, Any]:
     """Both models on the held-out records: the figures for the stage's metrics."""
     from minillm_core.eval.evaluate import load_model  # torch and transformers load only when a check runs

@@ -24,8 +24,7 @@ from transformers import PreTrainedModel, Trainer
 from minillm_core.contract.outputs import MARKER, output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.contract.skill import SkillError, StageContext, StageResult
 from minillm_core.data.formats import DataError, RecordReader
-from minillm_core.data.held_out import SplitError, held_out_indices, parse_setting
-from minillm_core.data.registry import DatasetSpec, resolve_dataset
+from minillm_core.data.registry import DatasetSpec
 from minillm_core.eval.own_data import question_and_reference
 from minillm_core.hub.model_card import write_training_card
 from minillm_core.hub.push import push_model
@@ -37,7 +36,7 @@ from minillm_core.model.tokenizer import (
     with_chat_template,
 )
 from minillm_core.runs.stopping import StageStopped, stop_requested
-from minillm_core.train import answer_check, held_out_check
+from minillm_core.train import answer_check, held_out_check, own_data
 from minillm_core.train.callbacks import (
     CheckpointMarker,
     FollowCpuLoad,
@@ -48,7 +47,6 @@ from minillm_core.train.callbacks import (
 )
 from minillm_core.train.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
 from minillm_core.train.checks import resolve_stage_dataset
-from minillm_core.train.held_out_check import SHIPPED_EVERY
 from minillm_core.train.options import trackers
 from minillm_core.train.plugin_callbacks import plugin_callbacks
 from minillm_core.train.speedups import compile_requested, use_bf16
@@ -85,6 +83,7 @@ class TrainingRun:
     threads: ThreadPolicy = field(default_factory=ThreadPolicy)
     held_out: list[dict[str, Any]] = field(default_factory=list)  # records to measure on, never trained on
     held_out_source: str = ""  # where they come from, for the report
+    start: Path | None = None  # the local folder of the model the stage starts from (its provenance)
 
     def config(self, cls: type, **stage_settings: Any) -> Any:
         """The trainer's config (TrainingArguments, SFTConfig, ...): the common arguments, the stage's own,
@@ -120,31 +119,7 @@ class TrainingRun:
                 raise exc.__cause__ from None
             raise
         self.note_reader_counts(reader, records)
-        return self.without_held_out(records)
-
-    def without_held_out(self, records: datasets.Dataset) -> datasets.Dataset:
-        """The records to train on. With the `eval_split` option (sft, dpo), the records to measure the model on
-        go to `held_out`: the dataset's own held-out file when the registry names one (all records train),
-        else a seeded split of the records, left out of training."""
-        setting = self.ctx.settings.get("eval_split")
-        if setting is None or parse_setting(setting) == 0:
-            return records
-        if self.dataset.held_out:
-            spec = resolve_dataset(self.dataset.held_out, self.dataset.kind, self.ctx.workdir)
-            every = list(RecordReader(spec.path, spec.kind, spec.format, spec.columns))
-            self.held_out, self.held_out_source = every[::SHIPPED_EVERY], f"{spec.name} (every {SHIPPED_EVERY}th)"
-            return records
-        try:
-            indices = held_out_indices(len(records), setting, self.ctx.settings["seed"])
-        except SplitError as exc:
-            raise SkillError(f"{self.dataset.path}: {exc}", hint="`--set eval_split=` a smaller share, or 0") from None
-        if not indices:
-            return records
-        self.held_out = [records[index] for index in indices]
-        self.held_out_source = f"{len(indices)} of the {len(records)} records of {self.dataset.path.name}"
-        self.data_stats["held_out_records"] = len(indices)
-        held = set(indices)
-        return records.select([index for index in range(len(records)) if index not in held])
+        return own_data.with_replay(self, own_data.without_held_out(self, records))
 
     def note_reader_counts(self, reader: RecordReader, dataset: datasets.Dataset) -> None:
         """Records read and skipped (lenient mode), kept beside the cache because a cache hit reads nothing."""
@@ -186,7 +161,8 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     if "tensorboard" in args["report_to"]:  # beside the other logs: the checkpoints folder goes at the end
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.path(f"logs/tensorboard/{name}"))
     run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested,
-                      threads=ThreadPolicy(str(settings.get("threads", "auto")), log=ctx.log))
+                      threads=ThreadPolicy(str(settings.get("threads", "auto")), log=ctx.log),
+                      start=start_folder(settings, ctx, method.default_init))
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
                                                        ctx.path(f"logs/{name}_samples.jsonl"), append=resume),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from minillm_core.api import Option, TrainingMethod, hookimpl, training_options
 from minillm_core.contract import at_least, greater_than, positive_epochs
-from minillm_core.train import eval_split_option
+from minillm_core.train import eval_split_option, replay_option
 
 METHOD = TrainingMethod(kind="sft", trainer="minillm_core.train.stages.sft:build_trainer", default_init="out/pretrain",
                         config="trl:SFTConfig")
@@ -16,6 +16,7 @@ OPTIONS["epochs"] = Option("epochs", str, "auto", "passes over the dataset; auto
 OPTIONS["min_steps"] = Option("min_steps", int, 150, "with epochs=auto: the fewest optimizer steps to train",
                               valid=at_least(1))
 OPTIONS["eval_split"] = eval_split_option()  # measured on what the user brought (train/held_out_check.py)
+OPTIONS["replay"] = replay_option()  # keeps what the start model knew (train/own_data.py)
 OPTIONS["lora"] = Option("lora", bool, False, "train LoRA adapters (peft) instead of all weights")
 OPTIONS["reasoning_weight"] = Option("reasoning_weight", float, 1.0, "each token of a <think> block counts this many "
                                      "times in the loss (1: as any other)", valid=greater_than(0))
