@@ -208,3 +208,15 @@ def test_replay_leaves_out_chats_that_ask_what_the_users_records_ask():
     mine = chats([("Hi! Who are you?", "I am Qiming."), ("你好！你是谁？", "我是启明。")])
     kept = [row["messages"][0]["content"] for row in without_same_questions(replayed, mine)]
     assert kept == ["What is 3 + 4?", "法国的首都是哪里？"]
+
+
+def test_replay_is_the_sft_skills_option_and_leaves_a_plugins_own_replay_alone():
+    """The lora plugin has a `replay` option of its own (a dataset name): only the sft skill's is read here."""
+    from types import SimpleNamespace
+
+    from minillm_core.train.own_data import replay_ratio
+
+    lora = SimpleNamespace(stage="lora", ctx=SimpleNamespace(settings={"replay": "embedded-sft"}))
+    assert replay_ratio(lora) == 0.0
+    sft = SimpleNamespace(stage="sft", ctx=SimpleNamespace(settings={"replay": "0.5"}))
+    assert replay_ratio(sft) == 0.5

@@ -63,6 +63,8 @@ def replay_source(run: TrainingRun) -> str | None:
 
 
 def replay_ratio(run: TrainingRun) -> float:
+    if run.stage != "sft":  # the sft skill's option: a plugin's method may have a `replay` of its own (lora does)
+        return 0.0
     setting = str(run.ctx.settings.get("replay", 0)).lower()
     if setting == "auto":
         return REPLAY_AUTO if not run.dataset.name.startswith("embedded-") and replay_source(run) else 0.0
