@@ -15,7 +15,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model_name  # bench/machine.py
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results" / "main-job.json"
 COMMAND = "minillm-skill run bot-start --json"
@@ -31,16 +32,6 @@ SUMMARY_KEYS = ("answer_accuracy", "sample_accuracy", "degenerate_rate", "prefer
                 "chat_perplexity", "perplexity", "identity_acc")
 ARITHMETIC_KEYS = ("direct", "think", "calculator", "self_consistency", "valid_json", "right_tool",
                    "right_arguments")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_bot_start() -> tuple[dict[str, Any], dict[str, Any], float]:
@@ -115,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"bot-start: {wall:.1f} s wall clock, {report['duration_s']:.1f} s in the report", file=sys.stderr)
         measured = datetime.date.today().isoformat()
     cores = report["environment"].get("cpu_cores")
-    machine = args.machine or f"a {cores}-core {cpu_name()} with no GPU"
+    machine = args.machine or f"a {cores}-core {cpu_model_name()} with no GPU"
     result = figures(report, results, machine, measured)
     print(json.dumps(result, indent=1, ensure_ascii=False))
     if args.write:

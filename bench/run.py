@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a cl
 
 import psutil  # noqa: E402
 import torch  # noqa: E402
+from machine import cpu_model_name  # noqa: E402  (bench/machine.py)
 
 from minillm_core.util.cpu_threads import LoadReader, usable_cores  # noqa: E402
 
@@ -45,7 +46,7 @@ def describe_device() -> dict[str, Any]:
     if torch.cuda.is_available():
         return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count(),
                 "torch": torch.__version__}
-    return {"kind": "cpu", "name": _cpu_model_name(), "cores": os.cpu_count() or 1,
+    return {"kind": "cpu", "name": cpu_model_name(), "cores": os.cpu_count() or 1,
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "bf16_support": _cpu_bf16_support()}
 
 
@@ -58,18 +59,6 @@ def _cpu_bf16_support() -> str:
         return "unknown"
     found = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX-512-BF16")) if flag in flags]
     return ", ".join(found) or "none"
-
-
-def _cpu_model_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:  # not Linux
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def device() -> torch.device:

@@ -21,6 +21,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from minillm_core.eval.answers import generate_texts
@@ -29,6 +30,7 @@ from minillm_core.model.tokenizer import CHAT_TEMPLATE
 
 F1_THRESHOLD = 0.6  # 0.5 passed another identity: "I am MiniLLM, a small language model." against
 # "I am Qiming, a model made by Lumen Labs." shares i, am, a, model (tests/test_own_data.py)
+SAME_QUESTION_F1 = 0.6  # two prompts ask the same thing ("Hi! Who are you?", "Who are you?"): token F1 at least this
 MAX_NEW_TOKENS = 256  # the longest answer asked for; each batch stops at its longest reference plus a margin
 RULE = (f"right when the normalised reference is inside the answer, or their token F1 is at least {F1_THRESHOLD} "
         "(words; one token per CJK character)")
@@ -46,13 +48,29 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(normalise(text))
 
 
-def token_f1(answer: str, reference: str) -> float:
-    said, wanted = Counter(tokens(answer)), Counter(tokens(reference))
+def counts_f1(said: Counter, wanted: Counter) -> float:
+    """Token F1 of two token counts."""
     common = sum((said & wanted).values())
     if not common:
         return 0.0
     precision, recall = common / sum(said.values()), common / sum(wanted.values())
     return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(answer: str, reference: str) -> float:
+    return counts_f1(Counter(tokens(answer)), Counter(tokens(reference)))
+
+
+class Questions:
+    """Questions to recognise in other wordings: one asks what another asks when their token F1 is at least
+    SAME_QUESTION_F1. Each question is tokenized once, as thousands of others are matched against them."""
+
+    def __init__(self, questions: Iterable[str]) -> None:
+        self._counts = [Counter(tokens(question)) for question in dict.fromkeys(questions)]
+
+    def asks(self, question: str) -> bool:
+        said = Counter(tokens(question))
+        return any(counts_f1(said, wanted) >= SAME_QUESTION_F1 for wanted in self._counts)
 
 
 def carries(answer: str, reference: str) -> bool:

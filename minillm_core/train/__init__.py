@@ -18,8 +18,8 @@ PUBLIC = {  # name -> the module it comes from, imported on first use
     "dataset_check": "minillm_core.train.checks",
     "dataset_inputs": "minillm_core.train.checks",
     "run_tokenizer_stage": "minillm_core.train.tokenizer_training",
-    "eval_split_option": "minillm_core.train.held_out_check",
-    "replay_option": "minillm_core.train.held_out_check",
+    "eval_split_option": "minillm_core.train.options",
+    "replay_option": "minillm_core.train.options",
 }
 __all__ = list(PUBLIC)
 __getattr__ = lazy_exports(__name__, PUBLIC)

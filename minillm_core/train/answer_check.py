@@ -10,7 +10,7 @@ from noise:
   user's own data is checked on, the smallest drop reported is 2.6 points of answer accuracy (5 / 192); on
   the quick 48 (every 4th) a stage on the embedded data is checked on, 10.4 points.
 - A topic the user's data sets out to change (its prompts ask what the topic's held-out prompts ask: token
-  F1 of 0.6 or more, the rule of minillm_core/eval/own_data.py) is reported apart, as changed, not as a loss:
+  F1 of 0.6 or more, `Questions` in minillm_core/eval/own_data.py) is reported apart, as changed, not as a loss:
   a new identity replaces the old one.
 - A leak: the new model's answers to the held-out prompts of the other topics carry one of the user's replies
   (the same rule) where the start model's did not. MIN_LOST such answers are reported whatever the accuracy:
@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from minillm_core.eval.answers import QUICK_EVERY, AnswerItem, answer_scores, load_items
-from minillm_core.eval.own_data import carries, token_f1
+from minillm_core.eval.own_data import Questions, carries
 from minillm_core.train.start_model import trained_on
 
 SIGNIFICANCE = 0.05
 MIN_LOST = 5  # with nothing gained, the fewest lost items a sign test puts below 5% (4: 6.3%, 5: 3.1%)
-SAME_QUESTION_F1 = 0.6  # a user's prompt asks what a held-out prompt asks: the topic is one the data changes
 
 
 def wanted(setting: str | bool | None, dataset_name: str, start: Path | None = None) -> bool:
@@ -64,8 +63,8 @@ def paired_drop(before: list[bool], after: list[bool]) -> dict[str, Any]:
 
 def changed_topics(items: list[AnswerItem], user_prompts: list[str]) -> list[str]:
     """Topics whose held-out prompts the user's data asks too: what the fine-tune sets out to change."""
-    return sorted({item.topic for item in items
-                   if any(token_f1(prompt, item.prompt) >= SAME_QUESTION_F1 for prompt in user_prompts)})
+    asked = Questions(user_prompts)
+    return sorted({item.topic for item in items if asked.asks(item.prompt)})
 
 
 def leaks(rows_before: list[dict], rows_after: list[dict], user_replies: list[str], changed: list[str]) -> list[dict]:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from minillm_core.contract.options import Option, at_least, greater_than, one_of, positive_epochs
+from minillm_core.data.held_out import parse_setting
 
 
 def _steps(value: int) -> str | None:
@@ -108,3 +109,34 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         spec = options[name]
         options[name] = dataclasses.replace(spec, default=value)
     return options
+
+
+def eval_split_option() -> Option:
+    """The `eval_split` option of the stages that measure a fine-tune on held-out records (sft, dpo)."""
+
+    def valid(value: str) -> str | None:
+        try:
+            parse_setting(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return Option("eval_split", str, "auto", "records held out of training to measure the model on: auto (5%, "
+                  "16 to 256; none when the dataset is too small to spare them; a dataset with its own held-out "
+                  "file uses that), a share (0.1), a number of records (32), or 0 for none", valid=valid)
+
+
+def replay_option() -> Option:
+    """The `replay` option of sft (minillm_core/train/own_data.py)."""
+
+    def valid(value: str) -> str | None:
+        if str(value).lower() == "auto":
+            return None
+        try:
+            return None if float(value) >= 0 else "must be auto or a ratio of 0 or more"
+        except ValueError:
+            return "must be auto or a ratio of 0 or more (replayed chats per record of yours; 0: none)"
+
+    return Option("replay", str, "auto", "chats the start model was trained on, mixed in so a fine-tune keeps what "
+                  "the model knew: auto (as many as your records, when you fine-tune a model of this project on "
+                  "your own data), a ratio (replayed chats per record of yours), or 0 for none", valid=valid)

@@ -13,24 +13,23 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING
 
 import datasets
 
 from minillm_core.contract.skill import SkillError
+from minillm_core.data.cached import cached_records
 from minillm_core.data.formats import RecordReader
 from minillm_core.data.held_out import SplitError, held_out_indices, parse_setting
 from minillm_core.data.registry import DatasetNotFound, resolve_dataset
-from minillm_core.eval.own_data import tokens
-from minillm_core.train.answer_check import SAME_QUESTION_F1
-from minillm_core.train.held_out_check import SHIPPED_EVERY
+from minillm_core.eval.own_data import Questions
 from minillm_core.train.start_model import trained_on
 
 if TYPE_CHECKING:
     from minillm_core.train.training import TrainingRun
 
 REPLAY_AUTO = 1.0
+SHIPPED_EVERY = 4  # a dataset's own held-out file is read every 4th record: what a subset tells, in seconds
 
 
 def without_held_out(run: TrainingRun, records: datasets.Dataset) -> datasets.Dataset:
@@ -63,29 +62,28 @@ def replay_source(run: TrainingRun) -> str | None:
 
 
 def replay_ratio(run: TrainingRun) -> float:
+    """Replayed chats per record of the user's, when there is a source to replay (replay_source)."""
     if run.stage != "sft":  # the sft skill's option: a plugin's method may have a `replay` of its own (lora does)
         return 0.0
     setting = str(run.ctx.settings.get("replay", 0)).lower()
     if setting == "auto":
-        return REPLAY_AUTO if not run.dataset.name.startswith("embedded-") and replay_source(run) else 0.0
+        return 0.0 if run.dataset.name.startswith("embedded-") else REPLAY_AUTO
     return float(setting)
 
 
 def with_replay(run: TrainingRun, records: datasets.Dataset) -> datasets.Dataset:
     """`records` plus replayed chats of the start model's own training data (the module docstring says when)."""
-    ratio, source = replay_ratio(run), replay_source(run)
-    if not ratio or not source or run.dataset.kind != "sft":
+    ratio = replay_ratio(run) if run.dataset.kind == "sft" else 0.0
+    source = replay_source(run) if ratio else None
+    if not source:
         return records
     try:
         spec = resolve_dataset(source, "sft", run.ctx.workdir)
     except (DatasetNotFound, ValueError):  # the start model's data is not registered here: nothing to replay
         run.ctx.log.warning("replay: the start model's dataset %s is not in this work directory's registry", source)
         return records
-    reader, stat = RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=True), spec.path.stat()
-    replayed = datasets.Dataset.from_generator(  # cached on disk beside the stage's own records
-        _records, cache_dir=str(run.cache_dir()), features=records.features,
-        gen_kwargs={"reader": reader, "file_identity": f"{stat.st_size}-{stat.st_mtime_ns}"})
-    replayed = without_same_questions(replayed, records)
+    reader = RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=True)
+    replayed = without_same_questions(cached_records(reader, run.cache_dir(), records.features), records)
     count = min(len(replayed), round(len(records) * ratio))
     replayed = replayed.shuffle(seed=run.ctx.settings["seed"]).select(range(count))
     run.data_stats["replayed_records"] = count
@@ -96,25 +94,11 @@ def with_replay(run: TrainingRun, records: datasets.Dataset) -> datasets.Dataset
 
 
 def without_same_questions(replayed: datasets.Dataset, records: datasets.Dataset) -> datasets.Dataset:
-    """The replayed chats minus those that ask what the user's records ask (token F1 of the first user turns at
-    least SAME_QUESTION_F1): replaying "Who are you?" -> "I am MiniLLM" would teach against a new identity."""
-    def first_question(row: dict) -> str:
-        return next((m["content"] or "" for m in row["messages"] if m["role"] == "user"), "")
-
-    # token_f1 of own_data, with the user's questions tokenized once: thousands of chats against each question
-    asked = [Counter(tokens(q)) for q in dict.fromkeys(first_question(row) for row in records)]
-
-    def same(question: str) -> bool:
-        said = Counter(tokens(question))
-        for wanted in asked:
-            common = sum((said & wanted).values())
-            if common and 2 * common / (sum(said.values()) + sum(wanted.values())) >= SAME_QUESTION_F1:
-                return True
-        return False
-
-    return replayed.filter(lambda row: not same(first_question(row)))
+    """The replayed chats minus those that ask what the user's records ask (their first user turns, by
+    eval/own_data.py's Questions): replaying "Who are you?" -> "I am MiniLLM" would teach against a new identity."""
+    asked = Questions(_first_question(row) for row in records)
+    return replayed.filter(lambda row: not asked.asks(_first_question(row)))
 
 
-def _records(reader: RecordReader, file_identity: str):
-    """Generator for datasets; `file_identity` only makes the cache key change when the file does."""
-    yield from reader
+def _first_question(row: dict) -> str:
+    return next((message["content"] or "" for message in row["messages"] if message["role"] == "user"), "")

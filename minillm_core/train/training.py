@@ -23,6 +23,7 @@ from transformers import PreTrainedModel, Trainer
 
 from minillm_core.contract.outputs import MARKER, output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.contract.skill import SkillError, StageContext, StageResult
+from minillm_core.data.cached import cached_records
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec
 from minillm_core.eval.own_data import question_and_reference
@@ -106,18 +107,10 @@ class TrainingRun:
         return self.ctx.path("out/.cache")
 
     def records_dataset(self) -> datasets.Dataset:
-        """The records as a datasets.Dataset, cached on disk (memory-mapped) and rebuilt when the file changes."""
-        reader, stat = self.records(), self.dataset.path.stat()
-        try:
-            records = datasets.Dataset.from_generator(
-                _yield_records, cache_dir=str(self.cache_dir()),
-                features=SFT_FEATURES if self.dataset.kind == "sft" else None,
-                # A string, not a list: datasets splits list-valued gen_kwargs into shards, one generator run each.
-                gen_kwargs={"reader": reader, "file_identity": f"{stat.st_size}-{stat.st_mtime_ns}"})
-        except datasets.exceptions.DatasetGenerationError as exc:
-            if isinstance(exc.__cause__, DataError):  # say which record is bad, not that datasets failed
-                raise exc.__cause__ from None
-            raise
+        """The records as a datasets.Dataset, cached on disk (memory-mapped) and rebuilt when the file changes;
+        minus the held-out records, plus the replayed ones (minillm_core/train/own_data.py)."""
+        reader = self.records()
+        records = cached_records(reader, self.cache_dir(), SFT_FEATURES if self.dataset.kind == "sft" else None)
         self.note_reader_counts(reader, records)
         return own_data.with_replay(self, own_data.without_held_out(self, records))
 
@@ -133,11 +126,6 @@ class TrainingRun:
             if counts["skipped_records"]:
                 self.ctx.log.warning("skipped %d malformed records, e.g. %s", counts["skipped_records"],
                                      counts["skipped_examples"][0])
-
-
-def _yield_records(reader: RecordReader, file_identity: str):
-    """Generator for datasets; `file_identity` only makes the cache key change when the file does."""
-    yield from reader
 
 
 def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
