@@ -148,3 +148,23 @@ def test_a_later_report_keeps_the_final_model_while_its_folder_exists(tmp_path):
 def test_sft_auto_epochs_give_small_datasets_enough_steps(records, epochs):
     args = {"per_device_train_batch_size": 16, "gradient_accumulation_steps": 1}
     assert auto_epochs(records, args, min_steps=150) == epochs
+
+
+def test_a_fine_tune_that_answers_your_own_data_worse_is_not_handed_over(tmp_path):
+    record = _check_record("sft", False, tmp_path)
+    record["metrics"]["on_your_data"] = {"before": 0.9, "after": 0.5, "items": 20, "lost": 8, "gained": 0,
+                                         "dropped": True, "start_model": str(tmp_path / "out/sft"),
+                                         "trained_model": str(tmp_path / "out/dpo")}
+    chosen = final_model.choose([record], tmp_path)
+    assert chosen["path"] == "out/sft" and "worse on your own held-out data: the start model kept" in \
+        chosen["chosen_by"]
+
+
+@pytest.mark.parametrize("dropped,expected", [(False, "out/sft-mine"), (True, "out/base")])
+def test_a_fine_tune_of_a_model_from_elsewhere_is_judged_on_your_data(tmp_path, dropped, expected):
+    """No answer check (the start model never learned the embedded data): the user's held-out records decide."""
+    own = {"before": 0.2, "after": 0.1 if dropped else 0.8, "items": 20, "lost": 6 if dropped else 0,
+           "gained": 0 if dropped else 12, "dropped": dropped, "start_model": str(tmp_path / "out/base"),
+           "trained_model": str(tmp_path / "out/sft-mine")}
+    chosen = final_model.choose([{"skill": "sft", "status": "ok", "metrics": {"on_your_data": own}}], tmp_path)
+    assert chosen["path"] == expected and chosen["chosen_by"].startswith("sft on your data: 0.20 -> ")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from minillm_core.data.held_out import SplitError, held_out_count, held_out_indices, parse_setting
-from minillm_core.eval.own_data import carries, question_and_reference, token_f1
+from minillm_core.eval.own_data import answers_right, carries, question_and_reference, replies_by_prompt, token_f1
 from tests.helpers import invoke, save_tiny_model
 
 
@@ -55,6 +55,17 @@ def test_a_split_that_leaves_nothing_to_train_on_is_refused():
 ])
 def test_an_answer_carries_the_reference_in_either_language(answer, reference, right):
     assert carries(answer, reference) is right, (answer, reference, token_f1(answer, reference))
+
+
+def test_any_reply_the_file_gives_to_the_same_prompt_is_right_and_a_similar_prompts_is_not():
+    also = replies_by_prompt([("Who are you?", "I am Qiming, made by Lumen Labs."),
+                              ("who are you", "My name is Qiming, and Lumen Labs made me."),
+                              ("What is 3 + 5?", "3 + 5 = 8.")])
+    assert list(also) == ["who are you", "what is 3 + 5"] and len(also["who are you"]) == 2
+    reworded = "My name is Qiming, and Lumen Labs made me."
+    assert not carries(reworded, "I am Qiming, an assistant made by Lumen Labs.")  # one reference: wrong
+    assert answers_right("Who are you?", reworded, "I am Qiming, an assistant made by Lumen Labs.", also)
+    assert not answers_right("What is 3 + 4?", "3 + 5 = 8.", "3 + 4 = 7.", also)  # similar is not the same
 
 
 def test_a_record_asks_its_conversation_up_to_the_last_reply():
@@ -220,3 +231,70 @@ def test_replay_is_the_sft_skills_option_and_leaves_a_plugins_own_replay_alone()
     assert replay_ratio(lora) == 0.0
     sft = SimpleNamespace(stage="sft", ctx=SimpleNamespace(settings={"replay": "0.5"}))
     assert replay_ratio(sft) == 0.5
+
+
+# -- tool calls where a tool is due ----------------------------------------------------------------------------
+
+
+class _Pair:
+    """A ModelPair stand-in: the checks read `start` and `pair[name]`; the calls come from a patched first_calls."""
+
+    def __init__(self, start):
+        self.start = start
+
+    def __getitem__(self, name):
+        return name, None
+
+
+def _tool_check(tmp_path, monkeypatch, style: str, lost: int, user_prompts: list[str]):
+    from minillm_core.contract.outputs import write_marker
+    from minillm_core.eval import arithmetic
+    from minillm_core.train.answer_check import tool_calls
+
+    start = tmp_path / "start"
+    start.mkdir(exist_ok=True)
+    write_marker(start, "sft", style)
+    items = arithmetic.load_arithmetic_items()
+
+    def first_calls(model, tokenizer, asked):
+        assert asked == items  # every held-out item when the user's data is checked
+        return [{"right_arguments": model == "before" or n >= lost} for n in range(len(asked))]
+
+    monkeypatch.setattr(arithmetic, "first_calls", first_calls)
+    return tool_calls(_Pair(start), 1, user_prompts)
+
+
+@pytest.mark.parametrize("lost,reported", [(5, True), (4, False)])
+def test_fewer_right_tool_calls_are_a_drop_from_the_smallest_stated_one(tmp_path, monkeypatch, lost, reported):
+    found = _tool_check(tmp_path, monkeypatch, "chat", lost, ["Who are you?"])
+    assert found["items"] == 64 and found["before"] == 1.0 and found["lost"] == lost
+    assert found["dropped"] is reported and found["smallest_reported_drop"] == round(5 / 64, 4)
+
+
+def test_tool_calls_a_users_data_asks_for_are_changed_not_dropped(tmp_path, monkeypatch):
+    from minillm_core.eval.arithmetic import load_arithmetic_items
+
+    prompts = [item.prompt for item in load_arithmetic_items()[:3]]
+    found = _tool_check(tmp_path, monkeypatch, "chat", 64, prompts)
+    assert found["lost"] == 64 and found["changed"] and not found["dropped"]
+
+
+def test_a_base_model_is_not_asked_for_tool_calls(tmp_path, monkeypatch):
+    assert _tool_check(tmp_path, monkeypatch, "base", 64, []) is None
+
+
+def test_a_tool_call_drop_is_a_warning_and_keeps_the_start_model(tmp_path):
+    from minillm_core.runner import final_model
+    from minillm_core.train.answer_check import regression_warning
+
+    tools = {"items": 64, "before": 1.0, "after": 0.0, "lost": 64, "gained": 0, "p": 0.0, "dropped": True}
+    check = {"start_model": str(tmp_path / "out/sft"), "trained_model": str(tmp_path / "out/sft-id"),
+             "before": 0.29, "after": 0.29, "lost": 6, "gained": 6, "dropped": False, "leaked": False, "leaks": 0,
+             "items": 192, "tool_calls": tools, "regressed": True}
+    warnings, hint = regression_warning("sft", check)
+    assert warnings == ["sft calls the calculator less where one is due: 1.00 -> 0.00 of 64 held-out sums called "
+                        "with the right expression (64 lost, 0 gained; chance 0.000)"]
+    assert "replay" in hint and "out/sft" in hint
+    chosen = final_model.choose([{"skill": "sft", "status": "ok", "metrics": {"answer_check": check}}], tmp_path)
+    assert chosen["path"] == "out/sft"
+    assert "calculator calls 1.00 -> 0.00, fewer right tool calls: the start model kept" in chosen["chosen_by"]

@@ -131,6 +131,17 @@ def _row(item: ArithmeticItem, direct: str, think: str, tooled: dict, sampled: l
             "call": call_validity(first_turn, item)}
 
 
+@torch.no_grad()
+def first_calls(model, tokenizer, items: list[ArithmeticItem]) -> list[dict[str, bool]]:
+    """Each item asked once with the built-in tools offered: its first reply's call, read by call_validity.
+    One turn is enough to say whether the model calls a tool where one is due, and costs a third of `calculator`."""
+    schemas = [tool.schema() for tool in BUILTIN_TOOLS]
+    with evaluating(model):
+        replies = _replies(model, tokenizer, [[{"role": "user", "content": item.prompt}] for item in items],
+                           tools=schemas)
+    return [call_validity(reply, item) for reply, item in zip(replies, items, strict=True)]
+
+
 def call_validity(reply: str, item: ArithmeticItem) -> dict[str, bool]:
     """Whether the reply's first tool call parses, names the calculator and asks for the right value."""
     calls = parse_tool_calls(reply)

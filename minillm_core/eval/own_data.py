@@ -10,6 +10,9 @@ the chosen one) by the rule `carries`:
 - token F1 of answer and reference is at least F1_THRESHOLD. Tokens are words for letters and digits and
   single characters for Chinese, Japanese and Korean, so the rule reads both languages alike.
 
+A file may answer one prompt in several wordings ("Who are you?" -> "I am Qiming..." and "My name is
+Qiming..."): each reply the file gives to the same prompt (equal once normalised) is a reference too.
+
 Normalising lowercases, drops punctuation (ASCII and full-width) and the model's thinking, and folds white
 space. The rule rewards carrying the content, not copying the wording: a reworded answer with most of the
 reference's words passes, an answer about something else does not.
@@ -33,7 +36,8 @@ F1_THRESHOLD = 0.6  # 0.5 passed another identity: "I am MiniLLM, a small langua
 SAME_QUESTION_F1 = 0.6  # two prompts ask the same thing ("Hi! Who are you?", "Who are you?"): token F1 at least this
 MAX_NEW_TOKENS = 256  # the longest answer asked for; each batch stops at its longest reference plus a margin
 RULE = (f"right when the normalised reference is inside the answer, or their token F1 is at least {F1_THRESHOLD} "
-        "(words; one token per CJK character)")
+        "(words; one token per CJK character); the reference is the record's reply or any reply the file gives "
+        "to the same prompt")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+", re.UNICODE)
 
@@ -102,8 +106,27 @@ def _plain(message: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in message.items() if value is not None}
 
 
-def own_data_scores(model, tokenizer, records: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    """Greedy answers to the held-out records and the share that carries the reference."""
+def replies_by_prompt(examples: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Every reply a file gives to each prompt (normalised): a file that answers "Who are you?" in four wordings
+    has four right answers to it. Only the same prompt counts, not a similar one: "What is 3 + 4?" and
+    "What is 3 + 5?" are similar by token F1 and want other answers."""
+    replies: dict[str, list[str]] = {}
+    for prompt, reply in examples:
+        known = replies.setdefault(normalise(prompt), [])
+        if reply not in known:
+            known.append(reply)
+    return replies
+
+
+def answers_right(prompt: str, answer: str, reference: str, also: dict[str, list[str]]) -> bool:
+    """Does `answer` carry `reference`, or another reply the file gives to the same prompt?"""
+    return any(carries(answer, wanted) for wanted in [reference, *also.get(normalise(prompt), [])])
+
+
+def own_data_scores(model, tokenizer, records: list[dict[str, Any]], kind: str,
+                    also: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Greedy answers to the held-out records and the share that carries the reference, or another reply the
+    file gives to the same prompt (`also`, from replies_by_prompt)."""
     asked = [question_and_reference(record, kind) for record in records]
     template = tokenizer.chat_template or CHAT_TEMPLATE
     texts = [tokenizer.apply_chat_template(messages, tools=tools_of(record), add_generation_prompt=True,
@@ -112,7 +135,10 @@ def own_data_scores(model, tokenizer, records: list[dict[str, Any]], kind: str) 
     longest = max((len(tokenizer(reference)["input_ids"]) for _, reference in asked), default=0)
     budget = min(MAX_NEW_TOKENS, longest + 16)
     answers = [text for text, _ in generate_texts(model, tokenizer, texts, "chat", max_new_tokens=budget)]
-    rows = [{"prompt": messages[-1]["content"] if messages else "", "reference": reference, "answer": answer,
-             "right": carries(answer, reference)} for (messages, reference), answer in zip(asked, answers, strict=True)]
+    rows = []
+    for (messages, reference), answer in zip(asked, answers, strict=True):
+        prompt = (messages[-1]["content"] or "") if messages else ""
+        rows.append({"prompt": prompt, "reference": reference, "answer": answer,
+                     "right": answers_right(prompt, answer, reference, also or {})})
     accuracy = round(sum(row["right"] for row in rows) / len(rows), 4) if rows else None
     return {"items": len(rows), "accuracy": accuracy, "rule": RULE, "rows": rows}

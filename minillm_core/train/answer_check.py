@@ -15,8 +15,14 @@ from noise:
 - A leak: the new model's answers to the held-out prompts of the other topics carry one of the user's replies
   (the same rule) where the start model's did not. MIN_LOST such answers are reported whatever the accuracy:
   a model that answers "What is 3 + 4?" with its new name has learned the name too well.
+- Tool calls where a tool is due (`tool_calls`): both models get eval's held-out sums and products
+  (dataset/embedded/big_arithmetic_eval.jsonl) with the built-in tools offered, and each first reply either
+  calls the calculator with an expression worth the right answer or does not. The same paired rule reports a
+  drop: 5 of the 64 prompts (7.8 points) on the user's data, 5 of the quick 16. Only a chat model is asked
+  (a base model has no tool use to lose); when the user's questions ask what these prompts ask (the rule of
+  changed topics), the calls are reported as changed, not as a drop.
 
-A reported drop or leak is the stage's warning with a hint, and the run report's `final_model`
+A reported drop, leak or tool-call drop is the stage's warning with a hint, and the run report's `final_model`
 (minillm_core/runner/final_model.py) keeps the start model.
 
 The check runs by default (`answer_check=auto`) when the stage trains on embedded data, or when its start
@@ -30,8 +36,10 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
+from minillm_core.contract.outputs import read_marker
 from minillm_core.eval.answers import QUICK_EVERY, AnswerItem, answer_scores, load_items
 from minillm_core.eval.own_data import Questions, carries
+from minillm_core.train.model_pair import ModelPair
 from minillm_core.train.start_model import trained_on
 
 SIGNIFICANCE = 0.05
@@ -95,23 +103,43 @@ def verdict(rows_before: list[dict], rows_after: list[dict], items: list[AnswerI
             "smallest_reported_drop": round(MIN_LOST / len(kept), 4) if kept else None}
 
 
-def compare(start: Path, trained: Path, style: str, user_prompts: list[str] | None = None,
+def compare(models: ModelPair, style: str, user_prompts: list[str] | None = None,
             user_replies: list[str] | None = None) -> dict[str, Any]:
-    """Answer accuracy of `start` and `trained` (both answered in `style`) on the held-out items, and the
-    verdict. With the user's data (`user_prompts`, `user_replies`): all 192 items; without, the quick 48."""
-    from minillm_core.eval.evaluate import load_model  # loads torch and transformers only when a check runs
-
-    items = load_items(every=1 if user_prompts else QUICK_EVERY)
-    figures = {}
-    for name, path in (("before", start), ("after", trained)):
-        model, tokenizer = load_model(path)
-        figures[name] = answer_scores(model, tokenizer, items, style, samples=0)
+    """Answer accuracy of the start and trained models (both answered in `style`) on the held-out items, their
+    tool calls, and the verdict. With the user's data (`user_prompts`, `user_replies`): every item; without,
+    every QUICK_EVERY-th."""
+    every = 1 if user_prompts else QUICK_EVERY
+    items = load_items(every=every)
+    figures = {name: answer_scores(*models[name], items, style, samples=0) for name in ("before", "after")}
     found = verdict(figures["before"]["answers"], figures["after"]["answers"], items, user_prompts or [],
                     user_replies or [])
-    return {"start_model": str(start), "items": len(items), "before": figures["before"]["accuracy"],
+    tools = tool_calls(models, every, user_prompts or [])
+    return {"start_model": str(models.start), "items": len(items), "before": figures["before"]["accuracy"],
             "after": figures["after"]["accuracy"], "degenerate_before": figures["before"]["degenerate_rate"],
-            "degenerate_after": figures["after"]["degenerate_rate"], **found,
-            "regressed": found["dropped"] or found["leaked"]}
+            "degenerate_after": figures["after"]["degenerate_rate"], **found, "tool_calls": tools,
+            "regressed": found["dropped"] or found["leaked"] or bool(tools and tools["dropped"])}
+
+
+def tool_calls(models: ModelPair, every: int, user_prompts: list[str]) -> dict[str, Any] | None:
+    """Where a tool is due, does the trained model still call the calculator right on its first turn? None when
+    the start model is not a chat model (see the module docstring)."""
+    if (read_marker(models.start) or {}).get("style") != "chat":
+        return None
+    from minillm_core.eval.arithmetic import first_calls, load_arithmetic_items  # loads torch: only when asked
+
+    items = load_arithmetic_items()[::every]
+    right = {name: [call["right_arguments"] for call in first_calls(*models[name], items)]
+             for name in ("before", "after")}
+    asked = Questions(user_prompts)
+    changed = any(asked.asks(item.prompt) for item in items)
+    drop = paired_drop(right["before"], right["after"])
+    return {"items": len(items), "before": _share(right["before"]), "after": _share(right["after"]), **drop,
+            "dropped": drop["dropped"] and not changed, "changed": changed,
+            "smallest_reported_drop": round(MIN_LOST / len(items), 4)}
+
+
+def _share(flags: list[bool]) -> float:
+    return round(sum(flags) / len(flags), 4) if flags else 0.0
 
 
 def regression_warning(stage: str, check: dict[str, Any]) -> tuple[list[str], str]:
@@ -125,8 +153,13 @@ def regression_warning(stage: str, check: dict[str, Any]) -> tuple[list[str], st
         example = check["leak_examples"][0]
         warnings.append(f"{stage} answers unrelated questions with your data's replies: {check['leaks']} held-out "
                         f"prompts, e.g. {example['prompt']!r} -> {example['answer']!r}")
+    tools = check.get("tool_calls") or {}
+    if tools.get("dropped"):
+        warnings.append(f"{stage} calls the calculator less where one is due: {tools['before']:.2f} -> "
+                        f"{tools['after']:.2f} of {tools['items']} held-out sums called with the right expression "
+                        f"({tools['lost']} lost, {tools['gained']} gained; chance {tools['p']:.3f})")
     keep = f"the report's final_model keeps {check['start_model']}; "
     hint = (f"{keep}to make {stage} keep what the model knew, lower `lr` (e.g. `--set {stage}.lr=...` at a "
-            "tenth), train fewer steps (`max_steps`), mix in the start model's own training data, and for dpo "
-            "keep the sft loss term (`--set loss_type=sigmoid,sft`)")
+            "tenth), train fewer steps (`max_steps`), mix in more of the start model's own training data "
+            "(sft: `--set replay=2`), and for dpo keep the sft loss term (`--set loss_type=sigmoid,sft`)")
     return warnings, hint

@@ -48,6 +48,7 @@ from minillm_core.train.callbacks import (
 )
 from minillm_core.train.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
 from minillm_core.train.checks import resolve_stage_dataset
+from minillm_core.train.model_pair import ModelPair
 from minillm_core.train.options import trackers
 from minillm_core.train.plugin_callbacks import plugin_callbacks
 from minillm_core.train.speedups import compile_requested, use_bf16
@@ -91,13 +92,13 @@ class TrainingRun:
         then the user's `--set args.NAME=VALUE`, which win: the user asked for them by name."""
         return cls(**{**self.args, **stage_settings, **(self.ctx.settings.get("args") or {})})
 
-    def user_examples(self, most: int = 256) -> tuple[list[str], list[str]]:
-        """The last prompts of the first `most` records and the replies they teach: what the answer check
-        compares the held-out prompts and answers with (the start of a file, so a huge one is not read again)."""
+    def user_examples(self, most: int = 256) -> list[tuple[str, str]]:
+        """(last prompt, the reply it teaches) of the first `most` records: what the checks compare held-out
+        prompts and answers with (the start of a file, so a huge one is not read again)."""
         spec = self.dataset
         reader = RecordReader(spec.path, spec.kind, spec.format, spec.columns, lenient=True, limit=most)
         asked = [question_and_reference(record, spec.kind) for record in reader]
-        return [messages[-1]["content"] for messages, _ in asked if messages], [reply for _, reply in asked if reply]
+        return [(messages[-1]["content"] or "", reply) for messages, reply in asked if messages and reply]
 
     def records(self) -> RecordReader:
         spec = self.dataset
@@ -183,33 +184,43 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         if settings.get("push_to_hub"):
             _push(output, stage, settings["push_to_hub"], stage_result, ctx)
     start = start_folder(settings, ctx, method.default_init)
-    if trainer.is_world_process_zero() and start and run.held_out:
-        _check_held_out(stage, start, output, run, stage_result)
-    if trainer.is_world_process_zero() and start and answer_check.wanted(settings.get("answer_check"), dataset.name,
-                                                                         start):
-        _check_answers(stage, start, output, method.sample_style, stage_result, run)
+    if trainer.is_world_process_zero() and start:
+        models = ModelPair(start, output)  # both checks read the same two models, each loaded once
+        if run.held_out:
+            _check_held_out(stage, models, run, stage_result)
+        if answer_check.wanted(settings.get("answer_check"), dataset.name, start):
+            _check_answers(stage, models, method.sample_style, stage_result, run)
     return stage_result
 
 
-def _check_held_out(stage: str, start: Path, output: Path, run: TrainingRun, result: StageResult) -> None:
+def _check_held_out(stage: str, models: ModelPair, run: TrainingRun, result: StageResult) -> None:
     """The start model and the new one on the held-out records (minillm_core/train/held_out_check.py)."""
-    check = held_out_check.measure(start, output, run.held_out, run.dataset.kind, run.held_out_source)
+    check = held_out_check.measure(models, run.held_out, run.dataset.kind, run.held_out_source, run.user_examples())
+    check["trained_model"] = str(models.paths["after"])
     result.metrics["on_your_data"] = check
     result.summary += f"; {held_out_check.summary(check)}"
     run.ctx.log.info("%s: %s, from %s", stage, held_out_check.summary(check), check["source"])
+    if check["dropped"]:
+        result.warnings.append(f"{stage} answers your own held-out records worse than the model it started from: "
+                               f"{check['lost']} lost, {check['gained']} gained (chance {check['p']:.3f})")
+        result.hint = (f"the report's final_model keeps {check['start_model']}; read the answers in "
+                       "metrics.on_your_data.examples, then try a lower `lr` or fewer `epochs`")
 
 
-def _check_answers(stage: str, start: Path, output: Path, style: str, result: StageResult, run: TrainingRun) -> None:
+def _check_answers(stage: str, models: ModelPair, style: str, result: StageResult, run: TrainingRun) -> None:
     """The answer check (minillm_core/train/answer_check.py) into the stage's metrics, warnings and hint. On the
     user's own data it reads all the held-out items and looks for the user's replies leaking into them."""
-    prompts, replies = run.user_examples() if not run.dataset.name.startswith("embedded-") else ([], [])
-    check = answer_check.compare(start, output, style, prompts, replies)
-    check["trained_model"] = str(output)
+    examples = run.user_examples() if not run.dataset.name.startswith("embedded-") else []
+    prompts, replies = [prompt for prompt, _ in examples], [reply for _, reply in examples]
+    check = answer_check.compare(models, style, prompts, replies)
+    check["trained_model"] = str(models.paths["after"])
     result.metrics["answer_check"] = check
-    run.ctx.log.info("%s: answer check on %d held-out prompts: %.2f (start) -> %.2f, %d lost, %d gained, %d leaks",
+    tools = check["tool_calls"]
+    calls = f"; calculator calls {tools['before']:.2f} -> {tools['after']:.2f}" if tools else ""
+    run.ctx.log.info("%s: answer check on %d held-out prompts: %.2f (start) -> %.2f, %d lost, %d gained, %d leaks%s",
                      stage, check["items"], check["before"], check["after"], check["lost"], check["gained"],
-                     check["leaks"])
-    if check["dropped"] or check["leaked"]:
+                     check["leaks"], calls)
+    if check["regressed"]:
         warnings, result.hint = answer_check.regression_warning(stage, check)
         result.warnings.extend(warnings)
 
