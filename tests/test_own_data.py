@@ -117,7 +117,9 @@ def test_sft_on_your_file_holds_out_a_split_never_trained_on_and_measures_both_m
     assert {example["prompt"] for example in check["examples"]} <= held
     assert "on your data: " in json.loads(result.stdout)["stages"][0]["summary"]
     assert read_marker(tmp_path / "out" / "sft")["provenance"] == {  # paths inside the work directory: relative
-        "start_model": "start", "trained_on": [{"stage": "sft", "dataset": "mine", "file": "mine.jsonl"}]}
+        "start_model": "start", "trained_on": [{"stage": "sft", "dataset": "mine", "file": "mine.jsonl",
+                                                "max_seq_len": 128}]}  # the tiny preset's: start has no provenance
+    assert metrics["dropped_chats"] == 0
 
 
 @pytest.mark.slow  # bot-start's sft and dpo stages take this path too (tests/test_bot_start.py)
@@ -203,6 +205,39 @@ def test_a_leaked_identity_is_reported_with_accuracy_unchanged():
     assert found["lost"] == found["gained"] == 0 and not found["dropped"]  # accuracy on the rest unchanged
     assert found["leaked"] and found["leaks"] == 8
     assert found["leak_examples"][0]["user_reply"] == "I am Qiming, made by Lumen Labs."
+
+
+def test_a_fine_tune_trains_at_the_longest_sequence_its_start_model_learned(tmp_path):
+    """bot-start's chat model learned ~260-token tool chats at 384: the tiny preset's 128 would drop them all."""
+    from types import SimpleNamespace
+
+    from minillm_core.contract.outputs import write_marker
+    from minillm_core.train.training import sequence_length
+
+    start = tmp_path / "sft"
+    start.mkdir()
+    write_marker(start, "sft", "chat", {"start_model": "out/pretrain", "trained_on": [
+        {"stage": "pretrain", "dataset": "embedded-pretrain-reasoning", "file": "a.jsonl", "max_seq_len": 128},
+        {"stage": "sft", "dataset": "embedded-sft-reasoning", "file": "b.jsonl", "max_seq_len": 384}]})
+    ctx = SimpleNamespace(log=SimpleNamespace(info=lambda *args: None))
+    assert sequence_length({"max_seq_len": None, "preset": "tiny"}, start, ctx) == 384
+    assert sequence_length({"max_seq_len": 200, "preset": "tiny"}, start, ctx) == 200  # the user's setting wins
+    assert sequence_length({"max_seq_len": None, "preset": "tiny"}, None, ctx) == 128  # a new model: the preset's
+
+
+def test_chats_cut_before_any_reply_are_counted_and_named(tmp_path):
+    start = save_tiny_model(tmp_path / "start", seed=3)
+    data = tmp_path / "mine.jsonl"
+    long_question = "Please read this carefully. " * 40  # far past 64 tokens before the reply starts
+    chats = code_word_chats(30) + [{"messages": [{"role": "user", "content": long_question},
+                                                 {"role": "assistant", "content": "Done."}]}] * 3
+    data.write_text("".join(json.dumps(chat) + "\n" for chat in chats), encoding="utf-8")
+    result = invoke("run", "sft", "--workdir", str(tmp_path), "--json", "--set", f"init={start}",
+                    "--set", f"dataset={data}", "--set", "max_steps=1", "--set", "batch_size=4",
+                    "--set", "max_seq_len=64", "--set", "eval_split=0", "--set", "answer_check=false")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["stages"][0]["metrics"]["dropped_chats"] == 3
+    assert "3 of the chats are longer than max_seq_len=64" in result.stderr
 
 
 def test_replay_leaves_out_chats_that_ask_what_the_users_records_ask():

@@ -85,7 +85,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("grad_accum", int, 1, "gradient accumulation steps", valid=at_least(1)),
         Option("lr", float, 5e-4, "peak learning rate (cosine schedule with warmup)", valid=greater_than(0)),
         Option("warmup_ratio", float, 0.05, "share of steps spent warming up the learning rate", valid=_ratio),
-        Option("max_seq_len", int, None, "tokens per sequence (default: the preset's)", valid=at_least(2)),
+        Option("max_seq_len", int, None, "tokens per sequence (default: the longest the start model was "
+               "trained at, by its provenance, else the preset's)", valid=at_least(2)),
         Option("save_steps", int, 100, "write a resumable checkpoint every N steps", valid=at_least(1)),
         Option("log_steps", int, 10, "log loss, lr and tokens/s every N steps", valid=at_least(1)),
         Option("seed", int, 42, "random seed", valid=lambda value: None if 0 <= value < 2**32 else

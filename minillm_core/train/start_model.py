@@ -57,12 +57,22 @@ def _local_model_path(init: str, ctx: StageContext) -> str:
                          hint="check the network (`minillm-skill run env-check`) or give a local folder") from exc
 
 
-def provenance(stage: str, ctx: StageContext, init: str | None, start: Path | None, dataset: Any) -> dict[str, Any]:
-    """Where a model came from, for its marker: the model it started from and every dataset that trained it,
-    the start model's first (read from its marker), then this stage's."""
+def provenance(stage: str, ctx: StageContext, init: str | None, start: Path | None, dataset: Any,
+               seq_len: int) -> dict[str, Any]:
+    """Where a model came from, for its marker: the model it started from and every dataset that trained it
+    (with the sequence length it was trained at), the start model's first (read from its marker), then this
+    stage's."""
     return {"start_model": workdir_relative(init, ctx.workdir) if init else None,
             "trained_on": [*trained_on(start), {"stage": stage, "dataset": dataset.name,
-                                      "file": workdir_relative(dataset.path, ctx.workdir)}]}
+                                      "file": workdir_relative(dataset.path, ctx.workdir), "max_seq_len": seq_len}]}
+
+
+def trained_seq_len(folder: Path | None) -> int | None:
+    """The longest sequence length the model in `folder` was trained at (None: its provenance does not say).
+    A fine-tune trains at it by default: bot-start's chat model learned tool chats of about 260 tokens at 384,
+    and the tiny preset's 128 would cut every one of them out of the replayed chats."""
+    lengths = [step["max_seq_len"] for step in trained_on(folder) if step.get("max_seq_len")]
+    return max(lengths) if lengths else None
 
 
 def trained_on(folder: Path | None) -> list[dict[str, Any]]:

@@ -52,7 +52,13 @@ from minillm_core.train.model_pair import ModelPair
 from minillm_core.train.options import trackers
 from minillm_core.train.plugin_callbacks import plugin_callbacks
 from minillm_core.train.speedups import compile_requested, use_bf16
-from minillm_core.train.start_model import load_start_model, provenance, start_folder, start_init
+from minillm_core.train.start_model import (
+    load_start_model,
+    provenance,
+    start_folder,
+    start_init,
+    trained_seq_len,
+)
 from minillm_core.util.cpu_threads import ThreadPolicy
 from minillm_core.util.distributed import process_state
 
@@ -143,7 +149,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     model, tokenizer = load_start_model(settings, ctx, method.default_init)
     if method.sample_style == "chat":  # a chat stage starting from a base model gives it our chat template
         with_chat_template(tokenizer)
-    seq_len = settings["max_seq_len"] or resolve_preset(settings["preset"]).max_seq_len
+    seq_len = sequence_length(settings, start_folder(settings, ctx, method.default_init), ctx)
     resume = can_resume(checkpoints, settings, ctx.log)
     args = training_arguments(settings, checkpoints, count_parameters(model))
     args.update(run_name=name, project="minillm-skill")  # how trackers name the run (trackio and wandb)
@@ -174,7 +180,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     if trainer.is_world_process_zero():
         _check_output(stage, ctx)  # the folder may have changed during a long run
         init = start_init(settings, ctx, method.default_init)
-        origin = provenance(stage, ctx, init, start_folder(settings, ctx, method.default_init), dataset)
+        origin = provenance(stage, ctx, init, start_folder(settings, ctx, method.default_init), dataset, run.seq_len)
         save_model(trainer, tokenizer, output, method.sample_style, stage=stage, provenance=origin)
         clear_checkpoints(checkpoints)
     stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method, name)
@@ -191,6 +197,16 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         if answer_check.wanted(settings.get("answer_check"), dataset.name, start):
             _check_answers(stage, models, method.sample_style, stage_result, run)
     return stage_result
+
+
+def sequence_length(settings: dict[str, Any], start: Path | None, ctx: StageContext) -> int:
+    """`max_seq_len`, else the longest the start model was trained at (its provenance), else the preset's."""
+    if settings["max_seq_len"]:
+        return settings["max_seq_len"]
+    learned = trained_seq_len(start)
+    if learned:
+        ctx.log.info("max_seq_len %d: the longest the start model was trained at", learned)
+    return learned or resolve_preset(settings["preset"]).max_seq_len
 
 
 def _check_held_out(stage: str, models: ModelPair, run: TrainingRun, result: StageResult) -> None:

@@ -57,12 +57,23 @@ def sft_trainer(run: TrainingRun, records: datasets.Dataset) -> SFTTrainer:
     loss = reasoning_weighted_loss(run.tokenizer, weight) if weight != 1.0 else None
     trainer = SFTTrainer(model=run.model, args=args, train_dataset=records, processing_class=run.tokenizer,
                          callbacks=run.callbacks, peft_config=lora, compute_loss_func=loss)
+    before = len(trainer.train_dataset)
     trainer.train_dataset, lengths = truncated(trainer.train_dataset, run.seq_len)
+    _note_dropped(run, before - len(trainer.train_dataset))
     mean_tokens = sum(lengths) / max(1, len(lengths))
     padding_free = run.args["per_device_train_batch_size"] * mean_tokens <= PADDING_FREE_TOKENS
     trainer.padding_free = trainer.data_collator.padding_free = padding_free
     run.data_stats.update(padding_free=padding_free, mean_chat_tokens=round(mean_tokens, 1))
     return trainer
+
+
+def _note_dropped(run: TrainingRun, dropped: int) -> None:
+    """Chats cut before any reply teach nothing and are dropped: say how many, as they may be what mattered
+    (replayed tool chats, about 260 tokens, all went at the tiny preset's 128)."""
+    run.data_stats["dropped_chats"] = dropped
+    if dropped:
+        run.ctx.log.warning("%d of the chats are longer than max_seq_len=%d before their first reply and are left "
+                            "out; `--set max_seq_len=` more to keep them", dropped, run.seq_len)
 
 
 def reasoning_weighted_loss(tokenizer, weight: float):
