@@ -33,6 +33,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_token
 if TYPE_CHECKING:  # transformers is imported where a tokenizer is made: `minillm-skill list` needs none
     from transformers import PreTrainedTokenizerFast
 
+from minillm_core.model.response_template import RESPONSE_TEMPLATE
 from minillm_core.util.resources import assets_dir
 
 DEFAULT_VOCAB_SIZE = 6400
@@ -201,9 +202,13 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: Path) -> None:
 
 
 def with_chat_template(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
-    """`tokenizer`, given our ChatML template when it has none (a base model's): for chat training and chat."""
+    """`tokenizer`, given our ChatML template when it has none (a base model's): for chat training and chat.
+    With our template goes its response template (minillm_core/model/response_template.py); a downloaded
+    model's own chat template keeps whatever its tokenizer config says."""
     if not getattr(tokenizer, "chat_template", None):
         tokenizer.chat_template = CHAT_TEMPLATE
+    if tokenizer.chat_template == CHAT_TEMPLATE and not getattr(tokenizer, "response_template", None):
+        tokenizer.response_template = RESPONSE_TEMPLATE
     return tokenizer
 
 
