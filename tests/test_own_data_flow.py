@@ -57,7 +57,7 @@ def test_the_defaults_learn_a_new_identity_and_keep_what_the_model_knew(bot_star
     assert check["changed_topics"] == ["identity"] and not check["dropped"] and not check["leaked"], check
     assert check["tool_calls"]["items"] == 64 and not check["tool_calls"]["dropped"], check["tool_calls"]
     assert not check["regressed"] and not stage["warnings"], stage["warnings"]
-    assert Path(report["final_model"]["path"]).resolve() == (tmp_path / "out" / "sft-id").resolve()
+    assert (tmp_path / report["final_model"]["path"]).resolve() == (tmp_path / "out" / "sft-id").resolve()
     own = metrics["on_your_data"]
     assert own["after"] > own["before"] and not own["dropped"], own
     model, tokenizer = load_model(tmp_path / "out" / "sft-id")
