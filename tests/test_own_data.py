@@ -333,3 +333,20 @@ def test_a_tool_call_drop_is_a_warning_and_keeps_the_start_model(tmp_path):
     chosen = final_model.choose([{"skill": "sft", "status": "ok", "metrics": {"answer_check": check}}], tmp_path)
     assert chosen["path"] == "out/sft"
     assert "calculator calls 1.00 -> 0.00, fewer right tool calls: the start model kept" in chosen["chosen_by"]
+
+
+@pytest.mark.slow  # 19 s: a random model generates to its token budget on 64 prompts
+def test_the_answer_check_runs_in_process_and_names_both_models(tmp_path):
+    """The answer check's whole path on a chat start model (the quick items and calculator calls of a stage on
+    embedded data): what the slow tests run on bot-start's model, here on a random tiny one, in seconds."""
+    from minillm_core.contract.outputs import write_marker
+
+    start = save_tiny_model(tmp_path / "start", seed=3)
+    write_marker(start, "sft", "chat")
+    result = invoke("run", "sft", "--workdir", str(tmp_path), "--json", "--set", f"init={start}",
+                    "--set", "max_steps=1", "--set", "batch_size=8", "--set", "eval_split=0",
+                    "--set", "answer_check=true")
+    assert result.exit_code == 0, result.output
+    check = json.loads(result.stdout)["stages"][0]["metrics"]["answer_check"]
+    assert check["items"] == 48 and check["tool_calls"]["items"] == 16  # embedded data: every 4th
+    assert check["trained_model"] == str(tmp_path / "out" / "sft") and check["start_model"] == str(start)

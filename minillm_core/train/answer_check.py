@@ -114,7 +114,8 @@ def compare(models: ModelPair, style: str, user_prompts: list[str] | None = None
     found = verdict(figures["before"]["answers"], figures["after"]["answers"], items, user_prompts or [],
                     user_replies or [])
     tools = tool_calls(models, every, user_prompts or [])
-    return {"start_model": str(models.start), "items": len(items), "before": figures["before"]["accuracy"],
+    return {"start_model": str(models.start), "trained_model": str(models.trained), "items": len(items),
+            "before": figures["before"]["accuracy"],
             "after": figures["after"]["accuracy"], "degenerate_before": figures["before"]["degenerate_rate"],
             "degenerate_after": figures["after"]["degenerate_rate"], **found, "tool_calls": tools,
             "regressed": found["dropped"] or found["leaked"] or bool(tools and tools["dropped"])}

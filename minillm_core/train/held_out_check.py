@@ -30,6 +30,7 @@ def measure(models: ModelPair, records: list[dict[str, Any]], kind: str, source:
     scores = {name: own_data_scores(*models[name], records, kind, also) for name in ("before", "after")}
     drop = paired_drop(*([row["right"] for row in scores[name]["rows"]] for name in ("before", "after")))
     return {"source": source, "items": scores["after"]["items"], "start_model": str(models.start),
+            "trained_model": str(models.trained),
             "before": scores["before"]["accuracy"], "after": scores["after"]["accuracy"], "rule": RULE, **drop,
             "examples": [{key: row[key] for key in ("prompt", "reference", "answer", "right")}
                          for row in scores["after"]["rows"][:EXAMPLES]]}

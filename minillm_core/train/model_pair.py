@@ -24,3 +24,7 @@ class ModelPair:
     @property
     def start(self) -> Path:
         return self.paths["before"]
+
+    @property
+    def trained(self) -> Path:
+        return self.paths["after"]

@@ -149,7 +149,8 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     model, tokenizer = load_start_model(settings, ctx, method.default_init)
     if method.sample_style == "chat":  # a chat stage starting from a base model gives it our chat template
         with_chat_template(tokenizer)
-    seq_len = sequence_length(settings, start_folder(settings, ctx, method.default_init), ctx)
+    start = start_folder(settings, ctx, method.default_init)  # the local folder, None for a new model or hub id
+    seq_len = sequence_length(settings, start, ctx)
     resume = can_resume(checkpoints, settings, ctx.log)
     args = training_arguments(settings, checkpoints, count_parameters(model))
     args.update(run_name=name, project="minillm-skill")  # how trackers name the run (trackio and wandb)
@@ -157,7 +158,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.path(f"logs/tensorboard/{name}"))
     run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested,
                       threads=ThreadPolicy(str(settings.get("threads", "auto")), log=ctx.log),
-                      start=start_folder(settings, ctx, method.default_init))
+                      start=start)
     run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
                                                        ctx.path(f"logs/{name}_samples.jsonl"), append=resume),
@@ -180,7 +181,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     if trainer.is_world_process_zero():
         _check_output(stage, ctx)  # the folder may have changed during a long run
         init = start_init(settings, ctx, method.default_init)
-        origin = provenance(stage, ctx, init, start_folder(settings, ctx, method.default_init), dataset, run.seq_len)
+        origin = provenance(stage, ctx, init, start, dataset, run.seq_len)
         save_model(trainer, tokenizer, output, method.sample_style, stage=stage, provenance=origin)
         clear_checkpoints(checkpoints)
     stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method, name)
@@ -189,13 +190,8 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
                             stage_result.metrics)
         if settings.get("push_to_hub"):
             _push(output, stage, settings["push_to_hub"], stage_result, ctx)
-    start = start_folder(settings, ctx, method.default_init)
     if trainer.is_world_process_zero() and start:
-        models = ModelPair(start, output)  # both checks read the same two models, each loaded once
-        if run.held_out:
-            _check_held_out(stage, models, run, stage_result)
-        if answer_check.wanted(settings.get("answer_check"), dataset.name, start):
-            _check_answers(stage, models, method.sample_style, stage_result, run)
+        _check_after_training(stage, ModelPair(start, output), method.sample_style, stage_result, run)
     return stage_result
 
 
@@ -209,10 +205,22 @@ def sequence_length(settings: dict[str, Any], start: Path | None, ctx: StageCont
     return learned or resolve_preset(settings["preset"]).max_seq_len
 
 
-def _check_held_out(stage: str, models: ModelPair, run: TrainingRun, result: StageResult) -> None:
+def _check_after_training(stage: str, models: ModelPair, style: str, result: StageResult, run: TrainingRun) -> None:
+    """The checks that compare the new model with its start model: both read the same two models, each loaded
+    once, and the same (prompt, reply) pairs of the user's file, read once."""
+    wanted = answer_check.wanted(run.ctx.settings.get("answer_check"), run.dataset.name, models.start)
+    examples = run.user_examples() if run.held_out or wanted else []
+    if run.held_out:
+        _check_held_out(stage, models, run, result, examples)
+    if wanted:
+        _check_answers(stage, models, style, result, run,
+                       [] if run.dataset.name.startswith("embedded-") else examples)
+
+
+def _check_held_out(stage: str, models: ModelPair, run: TrainingRun, result: StageResult,
+                    examples: list[tuple[str, str]]) -> None:
     """The start model and the new one on the held-out records (minillm_core/train/held_out_check.py)."""
-    check = held_out_check.measure(models, run.held_out, run.dataset.kind, run.held_out_source, run.user_examples())
-    check["trained_model"] = str(models.paths["after"])
+    check = held_out_check.measure(models, run.held_out, run.dataset.kind, run.held_out_source, examples)
     result.metrics["on_your_data"] = check
     result.summary += f"; {held_out_check.summary(check)}"
     run.ctx.log.info("%s: %s, from %s", stage, held_out_check.summary(check), check["source"])
@@ -223,13 +231,12 @@ def _check_held_out(stage: str, models: ModelPair, run: TrainingRun, result: Sta
                        "metrics.on_your_data.examples, then try a lower `lr` or fewer `epochs`")
 
 
-def _check_answers(stage: str, models: ModelPair, style: str, result: StageResult, run: TrainingRun) -> None:
-    """The answer check (minillm_core/train/answer_check.py) into the stage's metrics, warnings and hint. On the
-    user's own data it reads all the held-out items and looks for the user's replies leaking into them."""
-    examples = run.user_examples() if not run.dataset.name.startswith("embedded-") else []
+def _check_answers(stage: str, models: ModelPair, style: str, result: StageResult, run: TrainingRun,
+                   examples: list[tuple[str, str]]) -> None:
+    """The answer check (minillm_core/train/answer_check.py) into the stage's metrics, warnings and hint. With
+    the user's own data (`examples`) it reads all the held-out items and looks for the user's replies leaking."""
     prompts, replies = [prompt for prompt, _ in examples], [reply for _, reply in examples]
     check = answer_check.compare(models, style, prompts, replies)
-    check["trained_model"] = str(models.paths["after"])
     result.metrics["answer_check"] = check
     tools = check["tool_calls"]
     calls = f"; calculator calls {tools['before']:.2f} -> {tools['after']:.2f}" if tools else ""
