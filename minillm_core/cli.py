@@ -33,7 +33,40 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 
 LIGHT_COMMANDS = ("status", "runs", "stop")
 
 
-@click.group()
+class JsonErrorsGroup(click.Group):
+    """Under --json, an error click itself finds (an unknown flag, a path that is not a folder, an unknown run
+    id) still prints one JSON document on stdout, shaped as the commands' own errors: status, error, hint."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            if "--json" in argv:
+                _emit_json(_error_document(exc))
+            if not standalone_mode:
+                raise
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            if not standalone_mode:
+                raise
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_FAILED)
+        if standalone_mode:
+            sys.exit(result if isinstance(result, int) else EXIT_OK)
+        return result
+
+
+def _error_document(exc: click.ClickException) -> dict[str, Any]:
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context else "minillm-skill"
+    return {"status": "usage_error" if exc.exit_code == EXIT_USAGE else "failed", "error": exc.format_message(),
+            "hint": f"see `{command} --help`", "command": command}
+
+
+@click.group(cls=JsonErrorsGroup)
 @click.version_option(__version__, prog_name="minillm-skill")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--hook-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
@@ -129,9 +162,7 @@ def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as
     host = get_host()
     try:
         plan = make_plan(host, name, workdir, config=config, sets=sets, force=force)
-    except (UnknownSkill, OptionError) as exc:
-        if as_json:
-            _emit_json({"skill": name, "status": "usage_error", "error": str(exc)})
+    except (UnknownSkill, OptionError) as exc:  # under --json, the group prints it as JSON too
         raise click.UsageError(str(exc)) from None
     except Exception as exc:
         _unexpected(name, exc, as_json, debug)

@@ -47,6 +47,7 @@ def work(tmp_path: Path) -> Path:
     (work / "cfg" / "deep" / "up.yaml").write_text("output: ../..\n")
     (work / "cfg" / "epochs.yaml").write_text("epochs: -1\n")
     (work / "cfg" / "outside.yaml").write_text("output: ../../elsewhere\n")
+    (work / "cfg" / "binary.yaml").write_bytes(bytes(range(128, 256)))
     return work
 
 
@@ -122,6 +123,30 @@ CASES = [
     ("dpo", ["--set", "dataset=data/dpo_no_rejected.jsonl", "--set", "init=out/pretrain"], PRECONDITION,
      "dpo_no_rejected.jsonl"),
     ("dpo", [], PRECONDITION, "missing: out/sft"),
+    # Found only after work had begun, once (issue 27): each is now refused before any.
+    ("tokenizer", ["--set", "vocab_size=2000", "--set", "compare=/nonexistent"], USAGE,
+     "option 'compare': '/nonexistent' is not allowed: missing: /nonexistent is not a folder"),
+    ("tokenizer", ["--set", "compare=not-a-model"], USAGE, "not-a-model holds no tokenizer"),
+    ("pretrain", ["--set", "args.weight_decay=abc"], USAGE, "args.weight_decay: 'abc' is not a number"),
+    ("pretrain", ["--set", "args.max_steps=abc"], USAGE, "args.max_steps: 'abc' is not a whole number"),
+    ("pretrain", ["--set", "args.lr_scheduler_type=bogus"], USAGE, "is not one of linear, cosine"),
+    ("pretrain", ["--set", "args.report_to=wandb"], USAGE, "use `--set report_to=...`"),
+    ("dpo", ["--set", "loss_type=bogus"], USAGE, "bogus: each term must be one of sigmoid"),
+    ("dpo", ["--set", "loss_weights=1,x"], USAGE, "option 'loss_weights'"),
+    ("eval", ["--set", "samples=-3"], USAGE, "option 'samples': '-3' is not allowed"),
+    ("eval", ["--set", "limit=-1"], USAGE, "option 'limit': '-1' is not allowed"),
+    ("eval", ["--set", "prompts=data/empty.jsonl"], USAGE, "empty.jsonl holds no prompt"),
+    ("eval", ["--set", "prompts=mine"], USAGE, "mine is a folder, not a text file of prompts"),
+    ("eval", ["--set", "prompts=data/pt_gbk.jsonl"], USAGE, "pt_gbk.jsonl is not UTF-8 text"),
+    ("download-data", ["--set", "source=ftp"], USAGE, "option 'source': 'ftp' is not allowed"),
+    ("env-check", ["--set", "hub_timeout=-1"], USAGE, "option 'hub_timeout': '-1' is not allowed"),
+    ("pretrain", ["--set", "max_steps=99999999999999999999999"], USAGE, "more steps than any run could finish"),
+    ("pretrain", ["--set", "push_to_hub=../evil"], USAGE, "must be a hub repository id, ORG/NAME"),
+    ("pretrain", ["--config", "cfg/binary.yaml"], USAGE, "binary.yaml is not UTF-8 text"),
+    # Click's own usage errors: one JSON document too.
+    ("pretrain", ["--config", "cfg"], USAGE, "is a directory"),
+    ("pretrain", ["--workdir", "notes.txt"], USAGE, "notes.txt' is a file"),
+    ("pretrain", ["--no-such-flag"], USAGE, "No such option '--no-such-flag'"),
 ]
 
 
@@ -151,3 +176,18 @@ def test_bad_input_is_refused_before_any_work(work, monkeypatch, skill, args, co
 
 def test_at_least_40_cases():
     assert len(CASES) >= 40
+
+
+def test_dpo_takes_every_loss_type_trl_names_and_no_other():
+    import dataclasses
+    import re
+
+    from trl import DPOConfig
+
+    from minillm_core.plugins.host import get_host
+
+    field = next(f for f in dataclasses.fields(DPOConfig) if f.name == "loss_type")
+    named = re.findall(r"`'(\w+)'`", field.metadata["help"])
+    valid = get_host().get_skill("dpo").options["loss_type"].valid
+    assert len(named) >= 10 and all(valid(name) is None for name in named)
+    assert valid(",".join(named[:2])) is None and valid("sigmoid,bogus") is not None

@@ -162,7 +162,9 @@ def test_no_model_is_a_usage_error_with_a_hint(tmp_path):
     result = invoke("--workdir", str(tmp_path), "--prompt", "hello")
     assert result.exit_code == 2
     assert str(tmp_path / "out") in result.stderr and "minillm-skill run bot-start" in result.stderr
-    result = invoke("--workdir", str(tmp_path), "--prompt", "hello", "--json")
+    from minillm_core.cli import cli  # the command group prints a usage error as JSON under --json
+
+    result = CliRunner().invoke(cli, ["chat", "--workdir", str(tmp_path), "--prompt", "hello", "--json"])
     assert result.exit_code == 2 and json.loads(result.stdout)["status"] == "usage_error"
 
 

@@ -35,8 +35,8 @@ def test_show_prints_skill_md_and_unknown_skill_is_usage_error():
 def test_run_unknown_skill_exits_2_naming_the_skills(tmp_path):
     result = invoke("run", "nope", "--workdir", str(tmp_path), "--json")
     assert result.exit_code == 2
-    assert json.loads(result.stdout) == {"skill": "nope", "status": "usage_error",
-                                         "error": result.stderr.split("Error: ")[1].strip()}
+    assert json.loads(result.stdout) == {"status": "usage_error", "error": result.stderr.split("Error: ")[1].strip(),
+                                         "hint": "see `cli run --help`", "command": "cli run"}
     assert "skills: bot-start, download-data" in result.stderr
 
 
@@ -157,3 +157,24 @@ def test_presets_list_and_copy(tmp_path):
     plan = invoke("run", "pretrain", "--workdir", str(tmp_path), "--set", f"preset={path}", "--dry-run", "--json")
     assert json.loads(plan.stdout)["stages"][0]["settings"]["preset"] == str(path)
     assert invoke("presets", "copy", "nope", str(tmp_path)).exit_code == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["status", "nosuchrun"], "nosuchrun"),
+    (["status", "20261207-000000-pretrain-abcd"], "is not a readable run record"),
+    (["runs", "--workdir", "notes.txt"], "notes.txt' is a file"),
+    (["chat", "--temperature", "-1", "--prompt", "hi"], "'--temperature'"),
+    (["list", "--bogus"], "No such option '--bogus'"),
+    (["plugins", "extra"], "unexpected extra argument"),
+])
+def test_a_usage_error_click_finds_is_one_json_document_under_json(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "logs" / "runs").mkdir(parents=True)
+    (tmp_path / "logs" / "runs" / "20261207-000000-pretrain-abcd.json").write_text("{cut sho")
+    result = invoke(*args, "--json")
+    assert result.exit_code == 2, result.output
+    document = json.loads(result.stdout)  # one document, nothing else on stdout
+    assert document["status"] == "usage_error" and message in document["error"], document
+    assert document["hint"].startswith("see `") and "Traceback" not in result.output
+    assert message in invoke(*args).stderr  # the same error for people

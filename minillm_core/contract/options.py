@@ -116,6 +116,10 @@ def load_config(path: Path) -> dict[str, Any]:
         raise OptionError(f"config file not found: {path}") from exc
     except yaml.YAMLError as exc:
         raise OptionError(f"config file {path} is not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise OptionError(f"config file {path} is not UTF-8 text (byte {exc.start}): give a YAML file") from exc
+    except OSError as exc:  # a folder, or a file that cannot be read
+        raise OptionError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
     if not isinstance(data, dict):
         raise OptionError(f"config file {path} must hold a mapping of option names to values")
     return data

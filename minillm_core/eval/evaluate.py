@@ -34,6 +34,7 @@ import torch
 import transformers
 
 from minillm_core.contract.skill import SkillError, StageContext, StageResult
+from minillm_core.data import prompts_file
 from minillm_core.data.formats import RecordReader
 from minillm_core.data.registry import resolve_dataset
 from minillm_core.eval.answers import AnswerItem, answer_scores, load_items
@@ -112,15 +113,11 @@ def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None 
 
 
 def read_prompts(path: Path) -> list[str]:
-    """One prompt per non-empty line."""
+    """One prompt per non-empty line (checked when the option was given; the file may have changed since)."""
     try:
-        prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SkillError(f"cannot read the prompts file {path}: {exc}",
-                         hint="`--set prompts=FILE` with a UTF-8 text file, one prompt per line") from exc
-    if not prompts:
-        raise SkillError(f"the prompts file {path} holds no prompt", hint="write one prompt per line")
-    return prompts
+        return prompts_file.read_prompts(path)
+    except prompts_file.PromptsFileError as exc:
+        raise SkillError(str(exc), hint="`--set prompts=FILE` with a UTF-8 text file, one prompt per line") from exc
 
 
 def perplexity_texts(workdir: Path, limit: int | None = None) -> list[str]:

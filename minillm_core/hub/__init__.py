@@ -6,6 +6,7 @@ from minillm_core.util.lazy import lazy_exports
 PUBLIC = {  # name -> the module it comes from, imported on first use
     "download_data": "minillm_core.hub.download",
     "parse_names": "minillm_core.hub.download",
+    "SOURCES": "minillm_core.hub.download",
     "probe_hub": "minillm_core.hub.reach",
 }
 __all__ = list(PUBLIC)

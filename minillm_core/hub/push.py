@@ -17,7 +17,7 @@ def push_problem(repo_id: str | None) -> str | None:
     """Why a push to `repo_id` cannot work, checked before any training (an option error), or None."""
     if not repo_id:
         return None
-    if not _REPO_ID.match(repo_id):
+    if not _REPO_ID.match(repo_id) or not _valid_on_the_hub(repo_id):
         return "must be a hub repository id, ORG/NAME (e.g. my-name/minillm-sft)"
     if offline_requested():
         return "HF_HUB_OFFLINE is set: unset it to push"
@@ -26,6 +26,17 @@ def push_problem(repo_id: str | None) -> str | None:
     if not get_token():
         return "no Hugging Face token: set HF_TOKEN to a write token (huggingface.co/settings/tokens)"
     return None
+
+
+def _valid_on_the_hub(repo_id: str) -> bool:
+    """The hub's own rules too: no name starting or ending with '.' or '-', no '..' or '--' (`../evil`)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return False
+    return True
 
 
 def push_model(folder: Path, repo_id: str, stage: str, ignore: list[str] | None = None) -> dict[str, Any]:

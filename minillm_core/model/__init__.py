@@ -8,6 +8,7 @@ PUBLIC = {  # name -> the module it comes from, imported on first use
     "RESERVED_TOKENS": "minillm_core.model.tokenizer",
     "CHAT_TEMPLATE": "minillm_core.model.tokenizer",
     "load_tokenizer": "minillm_core.model.tokenizer",
+    "tokenizer_folder_problem": "minillm_core.model.tokenizer",
     "resolve_preset": "minillm_core.model.presets",
     "build_model": "minillm_core.model.presets",
 }

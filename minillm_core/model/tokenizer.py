@@ -226,6 +226,16 @@ def tokenizer_for_new_model(setting: str | Path | None, workdir: Path) -> Path:
     return trained if (trained / "tokenizer.json").is_file() else default_tokenizer_dir()
 
 
+def tokenizer_folder_problem(folder: str | Path) -> str | None:
+    """Why `folder` cannot be loaded as a tokenizer (missing, or holding none), or None."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return f"missing: {folder} is not a folder"
+    if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
+        return f"{folder} holds no tokenizer (no tokenizer.json or tokenizer_config.json)"
+    return None
+
+
 def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerFast:
     """Load a tokenizer folder: ours, a checkpoint's, or any user one (e.g. MiniMind's own files).
 

@@ -184,18 +184,13 @@ def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_j
     Interactive commands: /reset clears the conversation, /exit (or Ctrl-D) quits.
     """
     options = GenerationOptions(temperature, top_p, max_new_tokens, stops)
-    try:
-        # Under --json nothing a library prints may reach stdout: it carries the one JSON document.
-        with redirect_stdout(sys.stderr) if as_json else nullcontext():
-            bot = _start(model_dir, workdir, prompt, as_json, system, stops, seed, mode)
-            bot.thinking = thinking
-            if use_tools:
-                bot.tools = _tools_for(bot)
-    except click.UsageError as exc:
-        if as_json:
-            click.echo(json.dumps({"status": "usage_error", "error": exc.message, "prompt": prompt,
-                                   "model": str(model_dir) if model_dir else None}, ensure_ascii=False))
-        raise
+    # Under --json nothing a library prints may reach stdout: it carries the one JSON document (a usage error's
+    # too, which the command group prints).
+    with redirect_stdout(sys.stderr) if as_json else nullcontext():
+        bot = _start(model_dir, workdir, prompt, as_json, system, stops, seed, mode)
+        bot.thinking = thinking
+        if use_tools:
+            bot.tools = _tools_for(bot)
     if prompt is None:
         _interactive(bot, options)
     elif as_json:

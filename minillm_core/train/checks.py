@@ -9,6 +9,7 @@ from minillm_core.contract.skill import Check, SkillError, StageContext
 from minillm_core.data.formats import DataError, RecordReader
 from minillm_core.data.registry import DatasetSpec, resolve_dataset
 from minillm_core.hub.download import dataset_for_training
+from minillm_core.model.tokenizer import tokenizer_folder_problem
 
 
 def dataset_check(kind: str) -> Callable[[StageContext], list[Check]]:
@@ -111,13 +112,11 @@ def tokenizer_check(ctx: StageContext) -> list[Check]:
     if not path:
         return []
     what = "the tokenizer given by tokenizer"
-    folder = Path(path)
-    if not folder.is_dir():
-        return [Check(what, False, f"missing: {folder} is not a folder", hint="check `--set tokenizer=...`")]
-    if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
-        return [Check(what, False, f"{folder} holds no tokenizer (no tokenizer.json or tokenizer_config.json)",
-                      hint="`--set tokenizer=` a folder a tokenizer was saved to (save_pretrained)")]
-    return [Check(what, True, f"found {folder}")]
+    problem = tokenizer_folder_problem(path)
+    if problem:
+        return [Check(what, False, problem, hint="`--set tokenizer=` a folder a tokenizer was saved to "
+                                                 "(save_pretrained)")]
+    return [Check(what, True, f"found {path}")]
 
 
 def training_checks(kind: str) -> Callable[[StageContext], list[Check]]:

@@ -17,8 +17,6 @@ reports steps, losses and tokens/s like the built-in stages.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from minillm_core.contract.options import EXTRA_ARGS, Option
 from minillm_core.contract.skill import RunFn, Skill, StageContext, StageResult
 from minillm_core.data.formats import KINDS
 from minillm_core.train.checks import training_checks, training_inputs
+from minillm_core.train.config_fields import config_problem
 
 STYLES = ("completion", "chat")
 
@@ -63,16 +62,8 @@ class TrainingMethod:
         return _imported(self.config)
 
     def _known_fields(self, args: dict[str, Any]) -> str | None:
-        """Names that are not fields of the trainer config, as an option error (exit 2, before any work)."""
-        fields = {f.name for f in dataclasses.fields(self.config_class()) if f.init}
-        unknown = sorted(set(args) - fields)
-        if unknown:
-            close = {name: difflib.get_close_matches(name, fields, n=1) for name in unknown}
-            hints = "; ".join(f"'{name}'" + (f" (did you mean '{m[0]}'?)" if m else "") for name, m in close.items())
-            return f"not a field of {self.config.replace(':', '.')}: {hints}"
-        if "output_dir" in args:
-            return "output_dir is where the stage keeps its checkpoints; use `--set output=DIR` for the model"
-        return None
+        """Fields the trainer config lacks, or values of the wrong type: an option error, before any work."""
+        return config_problem(self.config_class(), self.config.replace(":", "."), args)
 
     def skill(self, folder: Path, options: dict[str, Option], run: RunFn | None = None) -> Skill:
         """The skill in `folder` (its SKILL.md) that trains with this method. `run` replaces the plain

@@ -15,8 +15,14 @@ import yaml
 from minillm_core.contract.options import Option, at_least, greater_than, one_of, positive_epochs
 from minillm_core.data.held_out import parse_setting
 
+# More optimizer steps than any run could finish: at 50 steps a second, 10**8 steps take 23 days.
+MAX_STEPS = 10**8
+
 
 def _steps(value: int) -> str | None:
+    if value > MAX_STEPS:
+        return (f"is more steps than any run could finish (at most {MAX_STEPS:,}: at 50 steps a second that is "
+                f"{MAX_STEPS / 50 / 86400:.0f} days); give the steps you mean, or -1 to run `epochs` epochs")
     return None if value == -1 or value >= 1 else "must be a positive number of steps, or -1 (run `epochs` epochs)"
 
 

@@ -121,9 +121,10 @@ def run_tokenizer_stage(ctx: StageContext) -> StageResult:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
     if not split.trained_records:
         raise SkillError(f"{spec.path} holds no text to train a tokenizer on", hint="give a corpus with text")
+    result = _result(ctx, spec.name, output, tokenizer, split, reader)  # what may fail, before out/ changes
     with staged_output(output, "tokenizer") as staging:
         save_tokenizer(tokenizer, staging)
-    return _result(ctx, spec.name, output, tokenizer, split, reader)
+    return result
 
 
 def _result(ctx: StageContext, dataset: str, output: Path, tokenizer, split: CorpusSplit,

@@ -52,6 +52,7 @@ from minillm_core.train.model_pair import ModelPair
 from minillm_core.train.options import trackers
 from minillm_core.train.plugin_callbacks import plugin_callbacks
 from minillm_core.train.speedups import compile_requested, use_bf16
+from minillm_core.train.stage_logs import StageLogs
 from minillm_core.train.start_model import (
     load_start_model,
     provenance,
@@ -159,9 +160,10 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     run = TrainingRun(stage, ctx, model, tokenizer, dataset, seq_len, args, requested_dataset=requested,
                       threads=ThreadPolicy(str(settings.get("threads", "auto")), log=ctx.log),
                       start=start)
-    run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(f"logs/{name}.jsonl"), append=resume),
+    logs = StageLogs(ctx.workdir, name)  # this run's own until its model is saved
+    run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(logs.partial(logs.log)), append=resume),
                      ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
-                                                       ctx.path(f"logs/{name}_samples.jsonl"), append=resume),
+                                                       ctx.path(logs.partial(logs.samples)), append=resume),
                      StopAtStepBoundary(), FollowCpuLoad(run.threads)]
     run.callbacks += plugin_callbacks(run)  # the training_callbacks hook: trackers and the like
     try:
@@ -174,7 +176,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         start_afresh(checkpoints, settings, ctx.log)
     _use_our_progress_bar(trainer)
     checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
-    ctx.note(log=f"logs/{name}.jsonl", samples=f"logs/{name}_samples.jsonl", checkpoints=f"out/.checkpoints/{name}")
+    ctx.note(log=logs.partial(logs.log), samples=logs.partial(logs.samples), checkpoints=f"out/.checkpoints/{name}")
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if stop_requested() and trainer.state.global_step < trainer.state.max_steps:  # keep the checkpoint, no model
         raise StageStopped(trainer.state.global_step, str(last_good_checkpoint(checkpoints)))
@@ -183,6 +185,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         init = start_init(settings, ctx, method.default_init)
         origin = provenance(stage, ctx, init, start, dataset, run.seq_len)
         save_model(trainer, tokenizer, output, method.sample_style, stage=stage, provenance=origin)
+        logs.publish()
         clear_checkpoints(checkpoints)
     stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method, name)
     if trainer.is_world_process_zero():

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from minillm_core.api import Option, Skill, StageContext, StageResult, hookimpl
-from minillm_core.hub import download_data, parse_names
+from minillm_core.contract import one_of
+from minillm_core.hub import SOURCES, download_data, parse_names
 
 OPTIONS = {
     "dataset": Option("dataset", str, "embedded", "comma-separated registry names to fetch; `embedded`: nothing"),
-    "source": Option("source", str, "auto", "auto (hub if reachable, else the embedded data), hub or modelscope"),
+    "source": Option("source", str, "auto", "auto (hub if reachable, else the embedded data), hub or modelscope",
+                     valid=one_of(*SOURCES)),
     "require_pins": Option("require_pins", bool, False,
                            "refuse registry entries that pin no sha256 (else they are fetched, recorded as unpinned)"),
 }

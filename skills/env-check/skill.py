@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from minillm_core.api import Option, Skill, SkillError, StageContext, StageResult, hookimpl
+from minillm_core.contract import greater_than
 from minillm_core.runner import envcheck
 
-OPTIONS = {"hub_timeout": Option("hub_timeout", float, 2.0, "seconds to wait for the model hub")}
+OPTIONS = {"hub_timeout": Option("hub_timeout", float, 2.0, "seconds to wait for the model hub",
+                                  valid=greater_than(0))}
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from minillm_core.api import Check, Option, Skill, StageContext, StageResult, hookimpl
+from minillm_core.contract import at_least
+from minillm_core.data import prompts_problem
 
 STAGE_MODELS = ("out/pretrain", "out/sft", "out/dpo")
 OPTIONS = {
     "models": Option("models", str, None, "comma-separated model folders (default: every stage model present)"),
-    "prompts": Option("prompts", str, None, "text file of prompts, one per line", is_path=True),
+    "prompts": Option("prompts", str, None, "text file of prompts, one per line", is_path=True,
+                      valid=prompts_problem),
     "tasks": Option("tasks", str, None, "comma-separated extra lm_eval task names"),
-    "limit": Option("limit", int, None, "at most this many examples per task"),
+    "limit": Option("limit", int, None, "at most this many examples per task", valid=at_least(1)),
     "baseline": Option("baseline", bool, True, "also measure an untrained model of the same architecture"),
-    "samples": Option("samples", int, 3, "sampled answers per held-out prompt (T=0.7), for the consistency figure"),
+    "samples": Option("samples", int, 3, "sampled answers per held-out prompt (T=0.7), for the consistency figure",
+                      valid=at_least(0)),
     "arithmetic": Option("arithmetic", bool, True, "chat models: held-out multi-digit sums and products answered "
                                                    "directly, thinking first, with the calculator, and by majority"),
 }

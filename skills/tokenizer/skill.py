@@ -6,7 +6,7 @@ from pathlib import Path
 
 from minillm_core.api import Option, Skill, StageContext, StageResult, hookimpl
 from minillm_core.contract import at_least, greater_than
-from minillm_core.model import DEFAULT_VOCAB_SIZE, RESERVED_TOKENS
+from minillm_core.model import DEFAULT_VOCAB_SIZE, RESERVED_TOKENS, tokenizer_folder_problem
 from minillm_core.train import dataset_check, dataset_inputs
 
 OPTIONS = {
@@ -24,7 +24,7 @@ OPTIONS = {
                            "arithmetic; default: GPT-2's, where BPE may merge digits"),
     "output": Option("output", str, None, "where the tokenizer goes (default out/tokenizer)", is_path=True),
     "compare": Option("compare", str, None, "another tokenizer folder to measure on the same held-out text",
-                      is_path=True),
+                      is_path=True, valid=tokenizer_folder_problem),
     "lenient": Option("lenient", bool, False, "skip malformed records (counted in the report) instead of failing"),
 }
 
