@@ -43,6 +43,10 @@ def work(tmp_path: Path) -> Path:
     pretrain.mkdir(parents=True)
     (pretrain / "config.json").write_text("{}")
     (pretrain / MARKER).write_text('{"stage": "pretrain"}')
+    (work / "logs").mkdir()
+    (work / "logs" / "pretrain.jsonl").write_text('{"step": 1, "loss": 9.0}\n')  # the log of that model
+    (work / "out" / "tokenizer").mkdir()
+    (work / "out" / "tokenizer" / MARKER).write_text('{"stage": "tokenizer"}')
     (work / "cfg" / "deep").mkdir(parents=True)
     (work / "cfg" / "deep" / "up.yaml").write_text("output: ../..\n")
     (work / "cfg" / "epochs.yaml").write_text("epochs: -1\n")
