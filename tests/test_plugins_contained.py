@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -157,3 +158,74 @@ def test_a_misspelled_hook_is_reported(site, tmp_path):
     text = CliRunner().invoke(cli, ["plugins"]).stdout
     assert "minillm-skill-typo" in text and "ERROR register: @hookimpl 'register_skillz' is not a hook" in text
     assert_cli_works(tmp_path)
+
+
+HANGS_AT_IMPORT = '''
+import time
+time.sleep(600)
+'''
+
+
+def test_an_import_that_hangs_times_out_and_the_plugin_is_skipped(site, tmp_path, monkeypatch):
+    make_distribution(site, "minillm-skill-slow-import", "slow_import", HANGS_AT_IMPORT)
+    monkeypatch.setenv("MINILLM_HOOK_TIMEOUT", "0.5")
+    host = get_host()
+    problem = {p.plugin: p for p in host.problems}["minillm-skill-slow-import"]
+    assert problem.when == "import"
+    assert problem.error.startswith("HookTimeout: did not return within 0.5 s")
+    assert "switched off for the rest of this process" in problem.error
+    assert "minillm-skill-slow-import" in host.switched_off
+    assert "echo" in host.skills  # the plugin after it loaded
+    assert_cli_works(tmp_path)
+
+
+def test_a_plugin_that_timed_out_is_never_called_again(tmp_path):
+    """A hung hook is left running: calling its plugin again would most likely hang again, and make every later
+    command (each MCP tool call) wait the whole timeout once more."""
+    from minillm_core.plugins.hookspecs import hookimpl
+
+    release, calls = threading.Event(), []
+
+    class Stuck:
+        @hookimpl
+        def register_skills(self, register):
+            calls.append("register_skills")
+            release.wait(60)
+
+        @hookimpl
+        def stage_started(self, stage):
+            calls.append("stage_started")
+
+    host = get_host()
+    host.register(Stuck(), name="stuck")
+    host.hook_timeout = 0.3
+    try:
+        assert "bot-start" in host.skills
+        result = CliRunner().invoke(cli, ["run", "report", "--workdir", str(tmp_path), "--json"])
+    finally:
+        release.set()
+    assert result.exit_code == 0, result.output
+    assert calls == ["register_skills"]  # stage_started never reached it
+    assert host.switched_off == {"stuck"}
+    [error] = json.loads(result.stdout)["plugin_errors"]
+    assert error["plugin"] == "stuck" and error["when"] == "register_skills"
+    assert "the plugin is switched off for the rest of this process" in error["error"]
+
+
+RECORDS_IMPORT = '''
+from pathlib import Path
+Path(__file__).with_name("imported").write_text("yes")
+'''
+
+
+def test_a_plugin_named_in_the_skip_variable_is_not_imported_and_says_why(site, tmp_path, monkeypatch):
+    make_distribution(site, "minillm-skill-skipped", "skipped_plugin", RECORDS_IMPORT)
+    monkeypatch.setenv("MINILLM_SKIP_PLUGINS", "minillm-skill-skipped")
+    host = get_host()
+    assert not (site / "imported").exists()
+    problem = {p.plugin: p for p in host.problems}["minillm-skill-skipped"]
+    assert problem.when == "import" and problem.error.startswith("not loaded: MINILLM_SKIP_PLUGINS names it")
+    assert "echo" in host.skills
+    monkeypatch.delenv("MINILLM_SKIP_PLUGINS")  # the same plugin loads when the variable does not name it
+    reset_host()
+    assert get_host().problems == [] and (site / "imported").read_text() == "yes"
