@@ -44,7 +44,11 @@ def register_formats(register):
 
 @hookspec
 def register_commands(cli):
-    """Add CLI commands: `cli` is the top-level click group; decorate new commands with `@cli.command()`."""
+    """Add CLI commands: `cli` is the top-level click group; decorate new commands with `@cli.command()`.
+
+    A name already taken (a built-in command's, such as `list`, or an earlier plugin's) raises ValueError, which
+    is reported as this plugin's problem: a plugin adds commands, it never replaces one.
+    """
 
 
 @hookspec
