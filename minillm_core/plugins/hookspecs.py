@@ -58,7 +58,9 @@ def register_chat_tools(register):
     `Tool(name, description, parameters, function)`: `parameters` is the JSON schema of the arguments
     object; `function(**arguments) -> str` gives the text the model reads back (raise ValueError with a
     message the model can act on). `chat --tools` and the eval offer them beside the built-in calculator
-    and lookup; a name already taken (a built-in's or another plugin's) is refused and reported.
+    and lookup; a name already taken (a built-in's or another plugin's), or `parameters` that are no JSON schema
+    object, is refused and reported. Whatever `function` raises, SystemExit included, reaches the model as an
+    "error: ..." text.
     """
 
 

@@ -259,9 +259,9 @@ class PluginHost:
 
     def chat_tools(self) -> dict[str, Any]:
         """The tools a chat model may call, by name: the built-in ones (minillm_core.inference.tools), then the plugins'
-        (`register_chat_tools`), first come first kept; a clash with a name already taken, or something that is
-        not a Tool, is reported and left out."""
-        from minillm_core.inference.tools import BUILTIN_TOOLS, Tool
+        (`register_chat_tools`), first come first kept; a clash with a name already taken, something that is
+        not a Tool, or a Tool that cannot be called (bad `parameters`), is reported and left out."""
+        from minillm_core.inference.tools import BUILTIN_TOOLS, Tool, tool_problem
 
         tools = {tool.name: tool for tool in BUILTIN_TOOLS}
         owners = dict.fromkeys(tools, "minillm-skill")
@@ -270,6 +270,8 @@ class PluginHost:
                 if not isinstance(tool, Tool):
                     self._problem(plugin, f"register() expects a Tool, got {type(tool).__name__}",
                                   "register_chat_tools")
+                elif problem := tool_problem(tool):
+                    self._problem(plugin, f"tool {tool.name!r}: {problem}; this one is ignored", "register_chat_tools")
                 elif tool.name in tools:
                     self._problem(plugin, f"tool '{tool.name}' is already registered by {owners[tool.name]}; "
                                           "this one is ignored", "register_chat_tools")
