@@ -288,9 +288,9 @@ def main() -> None:
     args = sys.argv[1:]
     command, hook_timeout = _read_ahead(args)
     words = args[:args.index("--")] if "--" in args else args
-    # Before any plugin loads: nothing but a built-in command's JSON document may reach stdout. A plugin's own
-    # command is not known yet, and prints its output the usual way.
-    if command in cli.commands and "--json" in words:
+    # Before any plugin loads: nothing but a built-in command's JSON document (or MCP) may reach stdout. A
+    # plugin's own command is not known yet, and prints its output the usual way.
+    if command in cli.commands and (command == "mcp" or "--json" in words):
         reserve_stdout()
     if hook_timeout is not None:  # plugins load and register commands before click reads --hook-timeout
         os.environ[TIMEOUT_ENV] = hook_timeout
