@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -19,6 +21,7 @@ import click
 from minillm_core import __version__
 from minillm_core.contract.options import OptionError
 from minillm_core.mcp_server import mcp_command
+from minillm_core.plugins.contained import TIMEOUT_ENV
 from minillm_core.plugins.host import UnknownSkill, get_host
 from minillm_core.run_commands import run_detached, runs_command, status_command, stop_command
 from minillm_core.runner.plan import Plan, locked_report, make_plan, run_plan
@@ -26,6 +29,7 @@ from minillm_core.serve.chat import chat_command
 from minillm_core.serve.server import serve_command
 from minillm_core.util.distributed import is_main_process
 from minillm_core.util.quiet import quiet_libraries
+from minillm_core.util.stdout_guard import command_stdout, reserve_stdout
 from minillm_core.util.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 4
@@ -33,9 +37,21 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 
 LIGHT_COMMANDS = ("status", "runs", "stop")
 
 
-class JsonErrorsGroup(click.Group):
-    """Under --json, an error click itself finds (an unknown flag, a path that is not a folder, an unknown run
-    id) still prints one JSON document on stdout, shaped as the commands' own errors: status, error, hint."""
+class _Commands(click.Group):
+    """The top-level group.
+
+    A plugin's `register_commands` may add commands, never replace one: a name already taken (a built-in's, or an
+    earlier plugin's) raises, so the refusal is reported as that plugin's problem.
+
+    Under --json, an error click itself finds (an unknown flag, a path that is not a folder, an unknown run id)
+    still prints one JSON document on stdout, shaped as the commands' own errors: status, error, hint."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        if name in self.commands:
+            raise ValueError(f"command '{name}' already exists and cannot be replaced; give the plugin's command "
+                             "another name")
+        super().add_command(cmd, name)
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -66,7 +82,7 @@ def _error_document(exc: click.ClickException) -> dict[str, Any]:
             "hint": f"see `{command} --help`", "command": command}
 
 
-@click.group(cls=JsonErrorsGroup)
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="minillm-skill")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--hook-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
@@ -96,7 +112,7 @@ def _setup_logging(level: int) -> None:
 
 
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str), file=command_stdout())
 
 
 @cli.command("list")
@@ -300,7 +316,37 @@ def presets_copy(name: str, dest: Path) -> None:
 
 def main() -> None:
     """Console entry point: plugins may add commands before click parses the arguments."""
-    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    args = sys.argv[1:]
+    command, hook_timeout = _read_ahead(args)
+    words = args[:args.index("--")] if "--" in args else args
+    # Before any plugin loads: nothing but a built-in command's JSON document (or MCP) may reach stdout. A
+    # plugin's own command is not known yet, and prints its output the usual way.
+    if command in cli.commands and (command == "mcp" or "--json" in words):
+        reserve_stdout()
+    if hook_timeout is not None:  # plugins load and register commands before click reads --hook-timeout
+        os.environ[TIMEOUT_ENV] = hook_timeout
     if command not in LIGHT_COMMANDS:
         get_host().call_each("register_commands", cli=cli)
     cli()
+
+
+def _read_ahead(args: list[str]) -> tuple[str | None, str | None]:
+    """The command's name, and a valid --hook-timeout given before it (click checks it again later)."""
+    command = timeout = None
+    words = iter(args)
+    for arg in words:
+        if arg == "--hook-timeout":
+            timeout = next(words, None)
+        elif arg.startswith("--hook-timeout="):
+            timeout = arg.partition("=")[2]
+        elif not arg.startswith("-"):
+            command = arg
+            break
+    return command, (timeout if _is_seconds(timeout) else None)
+
+
+def _is_seconds(text: str | None) -> bool:
+    try:
+        return text is not None and 0 <= float(text) < math.inf
+    except ValueError:
+        return False

@@ -4,12 +4,18 @@ Every tool runs the CLI in a subprocess (`python -m minillm_core ... --json`) an
 it prints: one contract for people, scripts and agents, and a crashing run never takes the server down. Training
 runs start detached (`run --detach`) and return a run id that `status` polls. The `mcp` SDK is an optional extra
 (`pip install 'minillm-skill[mcp]'`), imported only when the server starts: the rest of the CLI works without it.
+
+The server's --workdir is a boundary: a call's `workdir` (and a skill's `output`) must lie inside it. Arguments
+are checked against the tool's input schema (a boolean may come as "false", never as any other text) and their
+length, so a bad call is a tool error the agent can act on, never a protocol error.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +28,9 @@ import click
 from minillm_core import __version__
 from minillm_core.contract.options import Option
 from minillm_core.contract.skill import Skill
-from minillm_core.plugins.host import get_host
+from minillm_core.plugins.contained import TIMEOUT_ENV
+from minillm_core.plugins.host import SKIP_ENV, get_host
+from minillm_core.util.stdout_guard import reserved_stdout
 
 if TYPE_CHECKING:
     import mcp_types
@@ -36,7 +44,11 @@ INSTRUCTIONS = (
     "checkpoint; running the same skill again resumes from there. `ask` puts one question to a trained model.")
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 STDERR_TAIL = 2000  # enough of the logs to show why a command failed, not a whole training log
-WORKDIR_HELP = "Where data, models, logs and reports go (default: the server's --workdir)."
+WORKDIR_HELP = ("Where data, models, logs and reports go: a folder inside the server's --workdir, or relative to it "
+                "(default: the server's --workdir).")
+MAX_ARGUMENT_CHARS = 32_000  # Linux refuses a command-line argument over 128 KiB, and a character is up to 4 bytes
+MAX_ARGUMENTS_CHARS = 100_000  # a call's arguments together: the command line and environment share about 2 MiB
+OUTPUT_OPTIONS = ("output",)  # skill options that say where a stage writes: held inside the --workdir too
 
 
 def skill_options(skill: Skill, skills: Mapping[str, Skill]) -> dict[str, Option]:
@@ -101,16 +113,68 @@ def _flag(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
+def checked_arguments(tool: str, arguments: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A call's arguments (None: left out) typed as the tool's input schema says. ValueError: an unknown argument,
+    a value of the wrong type, or one too long; the message names it and says what would do."""
+    properties = schema["properties"]
+    unknown = [name for name in arguments if name not in properties]
+    if unknown:
+        raise ValueError(f"tool '{tool}' has no argument {', '.join(map(repr, unknown))}; its arguments: "
+                         f"{', '.join(properties) or 'none'}")
+    checked = {name: _typed(name, value, properties[name]["type"])
+               for name, value in arguments.items() if value is not None}
+    sizes = {name: len(str(value)) for name, value in checked.items()}
+    for name, size in sizes.items():
+        if size > MAX_ARGUMENT_CHARS:
+            raise ValueError(f"'{name}' is {size} characters long; the limit is {MAX_ARGUMENT_CHARS} characters")
+    if sum(sizes.values()) > MAX_ARGUMENTS_CHARS:
+        raise ValueError(f"the arguments are {sum(sizes.values())} characters long together; the limit is "
+                         f"{MAX_ARGUMENTS_CHARS} characters")
+    return checked
+
+
+def _typed(name: str, value: Any, json_type: str) -> Any:
+    """`value` as `json_type`. A boolean or a number may come as its JSON text ("false", "3"); nothing else is
+    guessed: "no" is no boolean, and 2.5 no integer."""
+    if isinstance(value, str) and json_type != "string":
+        try:
+            value = json.loads(value.strip().lower())
+        except ValueError:
+            pass  # refused below, as it came
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if (json_type == "boolean" and isinstance(value, bool)) or (json_type == "string" and isinstance(value, str)):
+        return value
+    if json_type == "integer" and is_number and (isinstance(value, int) or value.is_integer()):
+        return int(value)
+    if json_type == "number" and is_number and (isinstance(value, int) or math.isfinite(value)):
+        return value
+    if json_type == "string" and is_number:
+        return str(value)
+    raise ValueError(f"'{name}' must be {'an' if json_type == 'integer' else 'a'} {json_type}, got "
+                     f"{json.dumps(value, default=str)[:80]}")
+
+
+def inside(name: str, value: str, base: Path, root: Path) -> Path:
+    """`value` as a path (relative ones from `base`), which must lie inside `root`, the server's --workdir."""
+    path = (base / Path(value).expanduser()).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"'{name}' {value!r} is outside the server's --workdir {root}: give a folder inside it (or "
+                         "a path relative to it), or start the server with a --workdir that holds it")
+    return path
+
+
 def cli_args(tool: str, arguments: Mapping[str, Any], workdir: Path, tools: Mapping[str, Any]) -> list[str]:
-    """The `minillm-skill` arguments a tool call stands for. KeyError: no such tool; ValueError: a missing input.
+    """The `minillm-skill` arguments a tool call stands for. KeyError: no such tool; ValueError: a missing,
+    unknown or bad argument. `workdir` is the server's --workdir (resolved): every call stays inside it.
 
     Free text goes in `--opt=VALUE` form and positionals after `--`, so a value starting with '-' stays a value.
     """
-    args = {key: value for key, value in arguments.items() if value is not None}
+    args = checked_arguments(tool, arguments, tools[tool]["input_schema"])
     for name in tools[tool]["input_schema"]["required"]:
         if name not in args:
             raise ValueError(f"tool '{tool}' needs '{name}'")
-    where = [f"--workdir={args.pop('workdir', workdir)}"]
+    call_workdir = inside("workdir", args.pop("workdir", str(workdir)), workdir, workdir)
+    where = [f"--workdir={call_workdir}"]
     run_id = ["--", str(args["run_id"])] if "run_id" in args else []
     if tool == "list_skills":
         return ["list", "--json"]
@@ -126,14 +190,28 @@ def cli_args(tool: str, arguments: Mapping[str, Any], workdir: Path, tools: Mapp
         model = [f"--model={args['model']}"] if "model" in args else []
         tokens = [f"--max-new-tokens={args['max_new_tokens']}"] if "max_new_tokens" in args else []
         return ["chat", f"--prompt={args['prompt']}", "--json", *where, *model, *tokens, "--temperature", "0"]
-    # A run_* tool: every input but force and workdir is a skill option; the CLI checks names and values.
+    # A run_* tool: every input but force and workdir is a skill option; the CLI checks their values.
+    for name in OUTPUT_OPTIONS:
+        if name in args:  # made absolute here: the CLI would read a relative one from the server's directory
+            args[name] = str(inside(name, args[name], call_workdir, workdir))
     force = ["--force"] if args.pop("force", False) else []
     sets = [f"--set={key}={_flag(value)}" for key, value in args.items()]
     return ["run", tools[tool]["skill"], "--detach", "--json", *where, *force, *sets]
 
 
-async def run_cli(args: list[str]) -> tuple[int, str, str]:
-    """Run `python -m minillm_core ARGS`; its exit code, stdout and stderr.
+def child_env() -> dict[str, str]:
+    """The environment of the commands the tools run: the server's, with its hook timeout, and with every plugin
+    that timed out in the server skipped, so that it does not make each call wait the timeout again."""
+    host = get_host()
+    env = {**os.environ, TIMEOUT_ENV: str(host.hook_timeout)}
+    skipped = set(filter(None, env.get(SKIP_ENV, "").split(","))) | host.switched_off
+    if skipped:
+        env[SKIP_ENV] = ",".join(sorted(skipped))
+    return env
+
+
+async def run_cli(args: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """Run `python -m minillm_core ARGS` (in `env`, default: this process's); its exit code, stdout and stderr.
 
     Output goes to temporary files, not pipes: a detached run that inherited a pipe would keep it open, and
     reading to its end would wait for the whole training. Waiting for the exit does not.
@@ -142,7 +220,7 @@ async def run_cli(args: list[str]) -> tuple[int, str, str]:
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = await anyio.open_process([sys.executable, "-m", "minillm_core", *args],
-                                           stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+                                           stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
         try:
             code = await process.wait()
         finally:
@@ -173,33 +251,48 @@ def tool_result(code: int, out: str, err: str) -> mcp_types.CallToolResult:
     return _result(out, code != 0, parsed)
 
 
+async def call_tool(name: str, arguments: Mapping[str, Any], workdir: Path,
+                    tools: Mapping[str, Any]) -> mcp_types.CallToolResult:
+    """One tool call: the command's result, or a tool error saying what is wrong with the call."""
+    if name not in tools:
+        return _result(f"unknown tool '{name}'; tools: {', '.join(tools)}", True)
+    try:
+        args = cli_args(name, arguments, workdir, tools)
+    except ValueError as exc:
+        return _result(str(exc), True)
+    log.info("tool %s: minillm-skill %s", name, " ".join(arg[:200] for arg in args))
+    try:
+        return tool_result(*await run_cli(args, child_env()))
+    except OSError as exc:  # the command could not start at all (the system refused its arguments, say)
+        return _result(f"could not start minillm-skill for '{name}': {exc}", True)
+
+
 async def serve(workdir: Path) -> None:
     """Serve MCP on stdin/stdout until the client closes the connection."""
+    import anyio
     import mcp_types
     from mcp.server.lowlevel import Server
     from mcp.server.stdio import stdio_server
 
-    # Inside stdio_server, fd 1 points at stderr: whatever loading skills prints cannot corrupt the protocol.
-    async with stdio_server() as (read, write):
+    # `minillm-skill mcp` took stdout before any plugin loaded (cli.main): fd 1 is stderr for good, and the
+    # protocol goes to the private copy. Called otherwise, stdio_server sends fd 1 to stderr while it serves.
+    reserved = reserved_stdout()
+    async with stdio_server(stdout=anyio.wrap_file(reserved) if reserved else None) as (read, write):
         tools = tool_definitions(workdir)
+        if get_host().switched_off:
+            log.warning("plugins switched off (they timed out): %s; the tools' commands skip them (%s)",
+                        ", ".join(sorted(get_host().switched_off)), SKIP_ENV)
 
         async def list_tools(ctx: Any, params: Any) -> mcp_types.ListToolsResult:
             return mcp_types.ListToolsResult(tools=[
                 mcp_types.Tool(name=name, description=tool["description"], input_schema=tool["input_schema"])
                 for name, tool in tools.items()])
 
-        async def call_tool(ctx: Any, params: mcp_types.CallToolRequestParams) -> mcp_types.CallToolResult:
-            if params.name not in tools:
-                return _result(f"unknown tool '{params.name}'; tools: {', '.join(tools)}", True)
-            try:
-                args = cli_args(params.name, params.arguments or {}, workdir, tools)
-            except ValueError as exc:
-                return _result(str(exc), True)
-            log.info("tool %s: minillm-skill %s", params.name, " ".join(args))
-            return tool_result(*await run_cli(args))
+        async def on_call_tool(ctx: Any, params: mcp_types.CallToolRequestParams) -> mcp_types.CallToolResult:
+            return await call_tool(params.name, params.arguments or {}, workdir, tools)
 
         server = Server("minillm-skill", version=__version__, instructions=INSTRUCTIONS,
-                        on_list_tools=list_tools, on_call_tool=call_tool)
+                        on_list_tools=list_tools, on_call_tool=on_call_tool)
         await server.run(read, write, server.create_initialization_options())
 
 

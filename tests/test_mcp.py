@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -142,3 +143,164 @@ def test_runs_start_detached_and_status_follows_them(tmp_path):
     assert not answer.is_error, text(answer)
     reply = json.loads(text(answer))
     assert reply["status"] == "ok" and reply["model"].endswith("pretrain") and reply["prompt"] == "The sky is"
+
+
+@pytest.fixture
+def tools(tmp_path):
+    """The server's tools for a --workdir of tmp_path/work, in-process (no server, no command run)."""
+    from minillm_core.mcp_server import tool_definitions
+
+    root = (tmp_path / "work").resolve()
+    root.mkdir()
+    return root, tool_definitions(root)
+
+
+def test_a_calls_workdir_and_output_must_lie_inside_the_servers_workdir(tools, tmp_path):
+    from minillm_core.mcp_server import cli_args
+
+    root, defined = tools
+    assert f"--workdir={root / 'a'}" in cli_args("status", {"workdir": "a"}, root, defined)  # relative: to the root
+    assert f"--workdir={root / 'b'}" in cli_args("runs", {"workdir": str(root / "b")}, root, defined)
+    (root / "link").symlink_to(tmp_path)  # inside by name, outside in fact
+    for outside in (str(tmp_path), "..", "a/../../elsewhere", "link/x", "/"):
+        with pytest.raises(ValueError, match="outside the server's --workdir"):
+            cli_args("run_env_check", {"workdir": outside}, root, defined)
+    # A skill's `output` is where it writes: inside too, and relative to the call's own workdir.
+    args = cli_args("run_pretrain", {"workdir": "a", "output": "model"}, root, defined)
+    assert f"--set=output={root / 'a' / 'model'}" in args
+    with pytest.raises(ValueError, match="'output' '/elsewhere' is outside"):
+        cli_args("run_pretrain", {"output": "/elsewhere"}, root, defined)
+
+
+def test_arguments_are_typed_by_the_tools_schema(tools):
+    from minillm_core.mcp_server import cli_args
+
+    root, defined = tools
+
+    def sets(**arguments):
+        return [arg for arg in cli_args("run_pretrain", arguments, root, defined)[4:] if not arg.startswith("--work")]
+
+    assert sets(force="false", max_steps="10", lenient="TRUE") == ["--set=max_steps=10", "--set=lenient=true"]
+    assert sets(force=True, lr="1e-3", max_steps=20.0) == ["--force", "--set=lr=0.001", "--set=max_steps=20"]
+    assert sets(force=None) == []  # null: left out, as if not given
+    for arguments, message in [({"force": "no"}, "'force' must be a boolean, got \"no\""),
+                               ({"force": 1}, "'force' must be a boolean, got 1"),
+                               ({"max_steps": 2.5}, "'max_steps' must be an integer, got 2.5"),
+                               ({"lr": "fast"}, "'lr' must be a number, got \"fast\""),
+                               ({"lr": "NaN"}, "'lr' must be a number"),
+                               ({"preset": ["tiny"]}, "'preset' must be a string"),
+                               ({"max_stepz": 3}, "tool 'run_pretrain' has no argument 'max_stepz'; its arguments: ")]:
+        with pytest.raises(ValueError) as raised:
+            cli_args("run_pretrain", arguments, root, defined)
+        assert str(raised.value).startswith(message), raised.value
+    assert cli_args("stop", {"now": "false"}, root, defined)[:2] == ["stop", f"--workdir={root}"]
+
+
+def test_an_oversized_argument_is_a_tool_error_that_says_the_limit(tools, monkeypatch):
+    import minillm_core.mcp_server as server
+
+    root, defined = tools
+    started = []
+
+    async def run_cli(args, env=None):
+        started.append(args)
+        raise OSError(7, "Argument list too long")
+
+    monkeypatch.setattr(server, "run_cli", run_cli)
+
+    def call(name, arguments):
+        return anyio.run(server.call_tool, name, arguments, root, defined)
+
+    big = call("ask", {"prompt": "x" * 200_000})
+    assert big.is_error and text(big) == "'prompt' is 200000 characters long; the limit is 32000 characters"
+    many = call("run_pretrain", {name: "y" * 30_000 for name in ("preset", "dataset", "tokenizer", "output")})
+    assert many.is_error and "the limit is 100000 characters" in text(many)
+    assert started == []  # refused before any command started
+    # Should the system still refuse a command line, that is a tool error too, never a protocol error.
+    refused = call("ask", {"prompt": "hello"})
+    assert refused.is_error and "could not start minillm-skill for 'ask'" in text(refused)
+    assert "Argument list too long" in text(refused) and len(started) == 1
+
+
+def test_a_plugin_that_timed_out_in_the_server_is_skipped_by_its_commands(monkeypatch):
+    """Each tool runs a command, which loads the plugins anew: without this, a plugin whose hook hangs would make
+    every call wait the whole timeout again."""
+    from minillm_core.mcp_server import child_env
+    from minillm_core.plugins.hookspecs import hookimpl
+
+    release = threading.Event()
+
+    class Stuck:
+        @hookimpl
+        def register_skills(self, register):
+            release.wait(60)
+
+    monkeypatch.setenv("MINILLM_SKIP_PLUGINS", "minillm-skill-earlier")
+    host = get_host()
+    host.register(Stuck(), name="minillm-skill-stuck")
+    host.hook_timeout = 0.3
+    try:
+        assert "pretrain" in host.skills
+    finally:
+        release.set()
+    env = child_env()
+    assert env["MINILLM_SKIP_PLUGINS"] == "minillm-skill-earlier,minillm-skill-stuck"
+    assert env["MINILLM_HOOK_TIMEOUT"] == "0.3"  # the server's --hook-timeout reaches its commands
+
+
+CHATTY_THREAD = '''
+import atexit, os, threading
+
+stop = threading.Event()
+
+def chatter():
+    while not stop.wait(0.001):
+        print("garbage from a plugin's thread", flush=True)
+        os.write(1, b"garbage from its file descriptor\\n")
+
+thread = threading.Thread(target=chatter, daemon=True)
+thread.start()
+atexit.register(lambda: (stop.set(), thread.join()))
+'''
+
+
+def test_a_plugins_printing_thread_stays_out_of_the_protocol(tmp_path):
+    """The stdio channel read line by line, as a client does: each line is a JSON-RPC message, though a plugin's
+    thread prints all the time (stdout is taken before plugins load)."""
+    from tests.helpers import make_distribution
+
+    site = tmp_path / "site"
+    make_distribution(site, "minillm-skill-chatter", "chatter", CHATTY_THREAD)
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(site), str(Path(__file__).resolve().parents[1])])}
+    env.pop("MINILLM_LOAD_PLUGINS")
+    errlog = (tmp_path / "stderr.txt").open("w")  # a file, not a pipe: the chatter would fill a pipe and block
+    server = subprocess.Popen([*SERVER_COMMAND, "--workdir", str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=errlog, text=True, env=env)
+    watchdog = threading.Timer(120, server.kill)
+    watchdog.start()
+
+    def request(message: dict) -> dict:
+        server.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        server.stdin.flush()
+        while "id" in message:
+            line = server.stdout.readline()
+            assert line, "the server closed stdout"
+            reply = json.loads(line)  # garbage here fails the test
+            if reply.get("id") == message["id"]:
+                return reply
+        return {}
+
+    try:
+        request({"id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}})
+        request({"method": "notifications/initialized"})
+        listed = request({"id": 2, "method": "tools/list"})
+        server.stdin.close()
+        server.wait(60)
+    finally:
+        watchdog.cancel()
+        server.kill()
+        errlog.close()
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert "run_bot_start" in {tool["name"] for tool in listed["result"]["tools"]}
+    assert "garbage from a plugin's thread" in stderr and "garbage from its file descriptor" in stderr

@@ -75,6 +75,14 @@ class Raises(TrainerCallback):
         raise RuntimeError("the tracker's server is down")
 
 
+class Exits(TrainerCallback):
+    calls = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        Exits.calls += 1
+        sys.exit(5)
+
+
 class Counts(TrainerCallback):
     steps: list[int] = []
 
@@ -95,6 +103,7 @@ def test_training_callbacks_reach_every_step_and_one_that_raises_is_switched_off
     host.register(tracker, name="csvlog")
     host.register(plugin("counting", lambda run: [Counts()]), name="counting")
     host.register(plugin("broken", lambda run: [Raises(), "not a callback"]), name="broken")
+    host.register(plugin("quitter", lambda run: [Exits()]), name="quitter")
     args = ["run", "pretrain", "--workdir", str(tmp_path), "--json", "--set", "max_steps=4", "--set", "log_steps=1",
             "--set", "answer_check=false"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -105,10 +114,54 @@ def test_training_callbacks_reach_every_step_and_one_that_raises_is_switched_off
     with (tmp_path / "logs" / "pretrain_loss.csv").open() as handle:  # the guide's tracker, as printed
         rows = list(csv.DictReader(handle))
     assert [int(row["step"]) for row in rows] == [1, 2, 3, 4] and all(float(row["loss"]) > 0 for row in rows)
-    assert Raises.calls == 1  # switched off after its first error: training went on without it
+    assert Raises.calls == 1 and Exits.calls == 1  # switched off after its first error: training went on
     errors = " ".join(f"{problem['plugin']}: {problem['error']}" for problem in report["plugin_errors"])
     assert "broken: RuntimeError: the tracker's server is down" in errors
     assert "broken: training_callbacks returned 'not a callback', not a transformers TrainerCallback" in errors
+    assert "quitter: SystemExit: the plugin called sys.exit(5)" in errors
+
+
+def test_sys_exit_in_a_plugins_trainer_callback_is_contained_and_reported():
+    """In-process, no training: the wrapped callback as the Trainer calls it."""
+    from minillm_core.train.plugin_callbacks import plugin_callbacks
+
+    Exits.calls = 0
+    host = get_host()
+    host.register(plugin("quitter", lambda run: [Exits()]), name="quitter")
+    [callback] = plugin_callbacks(run=None)
+    assert callback.on_step_end(None, None, None) is None  # no SystemExit out of it
+    callback.on_step_end(None, None, None)
+    assert Exits.calls == 1  # switched off after the first
+    [problem] = host.problems
+    assert (problem.plugin, problem.when) == ("quitter", "training_callbacks (on_step_end, switched off)")
+    assert problem.error.startswith("SystemExit: the plugin called sys.exit(5)")
+
+
+def test_a_plugins_tool_that_exits_or_has_bad_parameters_is_an_error_not_a_crash():
+    from minillm_core.api import Tool, parse_tool_calls, run_tool_call
+
+    def leave(**arguments):
+        sys.exit(2)
+
+    exits = Tool("leave", "Leave.", {"type": "object", "properties": {}}, leave)
+    shapeless = Tool("shapeless", "No schema.", None, lambda: "never")
+    tools = {tool.name: tool for tool in (exits, shapeless)}
+    [call] = parse_tool_calls('<tool_call>{"name": "leave", "arguments": {}}</tool_call>')
+    assert run_tool_call(call, tools) == ("error: the tool leave called sys.exit(2)", False)
+    [call] = parse_tool_calls('<tool_call>{"name": "shapeless", "arguments": {}}</tool_call>')
+    text, ran = run_tool_call(call, tools)
+    assert not ran and text.startswith("error: the tool shapeless cannot be called: its parameters must be a JSON "
+                                       "schema object")
+    # Registered by a plugin, the shapeless tool is refused and reported; the one that exits is offered.
+    tooling = types.ModuleType("tooling")
+    tooling.register_chat_tools = hookimpl(lambda register: (register(shapeless), register(exits)))
+    host = get_host()
+    host.register(tooling, name="tooling")
+    assert list(host.chat_tools()) == ["calculator", "lookup", "leave"]
+    [problem] = host.problems
+    assert (problem.plugin, problem.when) == ("tooling", "register_chat_tools")
+    assert problem.error.startswith("tool 'shapeless': its parameters must be a JSON schema object")
+    assert problem.error.endswith("got None; this one is ignored")
 
 
 def test_the_guides_chat_tool_is_offered_called_and_a_clash_is_reported(monkeypatch):

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -157,3 +158,148 @@ def test_a_misspelled_hook_is_reported(site, tmp_path):
     text = CliRunner().invoke(cli, ["plugins"]).stdout
     assert "minillm-skill-typo" in text and "ERROR register: @hookimpl 'register_skillz' is not a hook" in text
     assert_cli_works(tmp_path)
+
+
+CHATTY_THREAD = '''
+import atexit, os, threading
+
+stop = threading.Event()
+
+def chatter():
+    while not stop.wait(0.001):  # all through the command: at import, in hooks, while the JSON is written
+        print("garbage from a plugin's thread", flush=True)
+        os.write(1, b"garbage from its file descriptor\\n")
+
+thread = threading.Thread(target=chatter, daemon=True)
+thread.start()
+atexit.register(lambda: (stop.set(), thread.join()))  # ends before the interpreter does: no shutdown crash
+'''
+
+
+def test_a_thread_a_plugin_starts_never_writes_into_json(site):
+    """The real entry point in a process of its own: stdout is taken before plugins load, for the whole command,
+    so a thread that prints at any moment reaches stderr only."""
+    make_distribution(site, "minillm-skill-chatter", "chatter", CHATTY_THREAD)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]), "OMP_NUM_THREADS": "1"}
+    env.pop("MINILLM_LOAD_PLUGINS", None)
+    done = subprocess.run([sys.executable, "-m", "minillm_core", "list", "--json"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {"echo", "bot-start"} <= {row["name"] for row in json.loads(done.stdout)}  # exactly one document
+    assert "garbage from a plugin's thread" in done.stderr and "garbage from its file descriptor" in done.stderr
+
+
+HANGS_AT_IMPORT = '''
+import time
+time.sleep(600)
+'''
+
+
+def test_an_import_that_hangs_times_out_and_the_plugin_is_skipped(site, tmp_path, monkeypatch):
+    make_distribution(site, "minillm-skill-slow-import", "slow_import", HANGS_AT_IMPORT)
+    monkeypatch.setenv("MINILLM_HOOK_TIMEOUT", "0.5")
+    host = get_host()
+    problem = {p.plugin: p for p in host.problems}["minillm-skill-slow-import"]
+    assert problem.when == "import"
+    assert problem.error.startswith("HookTimeout: did not return within 0.5 s")
+    assert "switched off for the rest of this process" in problem.error
+    assert "minillm-skill-slow-import" in host.switched_off
+    assert "echo" in host.skills  # the plugin after it loaded
+    assert_cli_works(tmp_path)
+
+
+def test_hook_timeout_before_the_command_reaches_plugin_imports():
+    """main() reads --hook-timeout ahead of click: plugins import (and register commands) before click parses."""
+    from minillm_core.cli import _read_ahead
+
+    assert _read_ahead(["--hook-timeout", "5", "list", "--json"]) == ("list", "5")
+    assert _read_ahead(["-q", "--hook-timeout=0.5", "run", "--json"]) == ("run", "0.5")
+    assert _read_ahead(["--hook-timeout", "soon", "plugins"]) == ("plugins", None)  # click will say why
+    assert _read_ahead(["--hook-timeout", "-1", "plugins"]) == ("plugins", None)
+    assert _read_ahead(["--version"]) == (None, None)
+
+
+def test_a_plugin_that_timed_out_is_never_called_again(tmp_path):
+    """A hung hook is left running: calling its plugin again would most likely hang again, and make every later
+    command (each MCP tool call) wait the whole timeout once more."""
+    from minillm_core.plugins.hookspecs import hookimpl
+
+    release, calls = threading.Event(), []
+
+    class Stuck:
+        @hookimpl
+        def register_skills(self, register):
+            calls.append("register_skills")
+            release.wait(60)
+
+        @hookimpl
+        def stage_started(self, stage):
+            calls.append("stage_started")
+
+    host = get_host()
+    host.register(Stuck(), name="stuck")
+    host.hook_timeout = 0.3
+    try:
+        assert "bot-start" in host.skills
+        result = CliRunner().invoke(cli, ["run", "report", "--workdir", str(tmp_path), "--json"])
+    finally:
+        release.set()
+    assert result.exit_code == 0, result.output
+    assert calls == ["register_skills"]  # stage_started never reached it
+    assert host.switched_off == {"stuck"}
+    [error] = json.loads(result.stdout)["plugin_errors"]
+    assert error["plugin"] == "stuck" and error["when"] == "register_skills"
+    assert "the plugin is switched off for the rest of this process" in error["error"]
+
+
+RECORDS_IMPORT = '''
+from pathlib import Path
+Path(__file__).with_name("imported").write_text("yes")
+'''
+
+
+def test_a_plugin_named_in_the_skip_variable_is_not_imported_and_says_why(site, tmp_path, monkeypatch):
+    make_distribution(site, "minillm-skill-skipped", "skipped_plugin", RECORDS_IMPORT)
+    monkeypatch.setenv("MINILLM_SKIP_PLUGINS", "minillm-skill-skipped")
+    host = get_host()
+    assert not (site / "imported").exists()
+    problem = {p.plugin: p for p in host.problems}["minillm-skill-skipped"]
+    assert problem.when == "import" and problem.error.startswith("not loaded: MINILLM_SKIP_PLUGINS names it")
+    assert "echo" in host.skills
+    monkeypatch.delenv("MINILLM_SKIP_PLUGINS")  # the same plugin loads when the variable does not name it
+    reset_host()
+    assert get_host().problems == [] and (site / "imported").read_text() == "yes"
+
+
+COMMANDS = '''
+import click
+from minillm_core.plugins.hookspecs import hookimpl
+
+@hookimpl
+def register_commands(cli):
+    @cli.command()
+    def hello():
+        """Say hello."""
+        click.echo("hello from a plugin")
+
+    @cli.command("list")
+    def my_list():
+        click.echo("not the real list")
+'''
+
+
+def test_register_commands_adds_commands_but_cannot_replace_a_builtin(site, monkeypatch):
+    import minillm_core.cli as cli_module
+
+    monkeypatch.setattr(cli, "commands", dict(cli.commands))  # the test's commands leave with it
+    make_distribution(site, "minillm-skill-commands", "command_plugin", COMMANDS)
+    builtin_list = cli.commands["list"]
+    get_host().call_each("register_commands", cli=cli)
+    assert cli.commands["list"] is builtin_list is cli_module.list_skills
+    assert CliRunner().invoke(cli, ["hello"]).stdout == "hello from a plugin\n"
+    listed = CliRunner().invoke(cli, ["list", "--json"])
+    assert listed.exit_code == 0 and "bot-start" in {row["name"] for row in json.loads(listed.stdout)}
+    problem = {p.plugin: p for p in get_host().problems}["minillm-skill-commands"]
+    assert problem.when == "register_commands"
+    assert problem.error == ("ValueError: command 'list' already exists and cannot be replaced; give the plugin's "
+                             "command another name")

@@ -175,6 +175,27 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     return calls
 
 
+def tool_problem(tool: Tool) -> str | None:
+    """Why `tool` cannot be offered or called (None: it can). A plugin builds its own Tools: check, don't trust."""
+    parameters = tool.parameters
+    if not isinstance(tool.name, str) or not tool.name:
+        return "its name must be a non-empty string"
+    if not callable(tool.function):
+        return f"its function must be callable, got {type(tool.function).__name__}"
+    if not _is_object_schema(parameters):
+        return ('its parameters must be a JSON schema object: {"type": "object", "properties": {...}, '
+                f'"required": [names]}}, got {parameters!r:.80}')
+    return None
+
+
+def _is_object_schema(parameters: Any) -> bool:
+    if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+        return False
+    required = parameters.get("required", [])
+    return (isinstance(parameters.get("properties", {}), dict) and isinstance(required, list)
+            and all(isinstance(name, str) for name in required))
+
+
 def run_tool_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[str, bool]:
     """(the text the model gets back, whether the call ran). Errors are texts, never exceptions."""
     if call.error:
@@ -182,6 +203,9 @@ def run_tool_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[str, bool]:
     tool = tools.get(call.name or "")
     if tool is None:
         return f"error: unknown tool {call.name!r}; the tools are {', '.join(sorted(tools))}", False
+    problem = tool_problem(tool)
+    if problem:
+        return f"error: the tool {tool.name} cannot be called: {problem}", False
     required = tool.parameters.get("required", [])
     missing = [name for name in required if name not in call.arguments]
     if missing:
@@ -189,5 +213,9 @@ def run_tool_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[str, bool]:
     known = set(tool.parameters.get("properties", {}))
     try:
         return str(tool.function(**{k: v for k, v in call.arguments.items() if k in known})), True
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as exc:  # a plugin's tool that calls sys.exit() must not end chat, serve or the eval
+        return f"error: the tool {tool.name} called sys.exit({exc.code!r})", False
     except Exception as exc:  # a tool's failure is the model's information, not the caller's crash
         return f"error: {exc}", False

@@ -26,8 +26,9 @@ log = logging.getLogger("minillm.plugins")
 
 class HookTimeout(Exception):
     def __init__(self, timeout_s: float):
-        super().__init__(f"did not return within {timeout_s:g} s; it is left running and ignored "
-                         f"(raise the limit with --hook-timeout or {TIMEOUT_ENV}; 0 means no limit)")
+        super().__init__(f"did not return within {timeout_s:g} s; it is left running and ignored, and the plugin "
+                         f"is switched off for the rest of this process (raise the limit with --hook-timeout or "
+                         f"{TIMEOUT_ENV}; 0 means no limit)")
 
 
 def timeout_from_env() -> float:

@@ -44,7 +44,11 @@ def register_formats(register):
 
 @hookspec
 def register_commands(cli):
-    """Add CLI commands: `cli` is the top-level click group; decorate new commands with `@cli.command()`."""
+    """Add CLI commands: `cli` is the top-level click group; decorate new commands with `@cli.command()`.
+
+    A name already taken (a built-in command's, such as `list`, or an earlier plugin's) raises ValueError, which
+    is reported as this plugin's problem: a plugin adds commands, it never replaces one.
+    """
 
 
 @hookspec
@@ -54,7 +58,9 @@ def register_chat_tools(register):
     `Tool(name, description, parameters, function)`: `parameters` is the JSON schema of the arguments
     object; `function(**arguments) -> str` gives the text the model reads back (raise ValueError with a
     message the model can act on). `chat --tools` and the eval offer them beside the built-in calculator
-    and lookup; a name already taken (a built-in's or another plugin's) is refused and reported.
+    and lookup; a name already taken (a built-in's or another plugin's), or `parameters` that are no JSON schema
+    object, is refused and reported. Whatever `function` raises, SystemExit included, reaches the model as an
+    "error: ..." text.
     """
 
 

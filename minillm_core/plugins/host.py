@@ -8,14 +8,18 @@ working.
 
 Plugin code is contained (minillm_core.plugins.contained): imports and hooks run with stdout routed to stderr
 (stdout belongs to the command, and to `--json`); any exception they raise, SystemExit included, is a
-problem of that plugin; each hook call has a time limit; a `@hookimpl` whose name is no hook (a typo
-such as `register_skillz`) is reported. Only KeyboardInterrupt (the user's Ctrl-C) goes through.
+problem of that plugin; each import and each hook call has a time limit, and a plugin that runs over it
+is switched off for the rest of the process (its thread may still be running: calling it again would
+likely hang again); a `@hookimpl` whose name is no hook (a typo such as `register_skillz`) is reported.
+Only KeyboardInterrupt (the user's Ctrl-C) goes through.
 
 Environment:
     MINILLM_LOAD_PLUGINS    comma-separated entry-point or distribution names to load; empty loads none.
                             Unset loads all. Built-in skills always load.
     MINILLM_STRICT_PLUGINS  "1" makes plugin errors fatal (raise), for plugin authors debugging.
-    MINILLM_HOOK_TIMEOUT    seconds one hook call may take (default 30; 0: no limit); `--hook-timeout`.
+    MINILLM_SKIP_PLUGINS    comma-separated entry-point or distribution names not to load, each reported as
+                            skipped. The MCP server sets it for its commands: the plugins that timed out in it.
+    MINILLM_HOOK_TIMEOUT    seconds one import or hook call may take (default 30; 0: no limit); `--hook-timeout`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from minillm_core.util.stdout_guard import stdout_to_stderr
 
 ENTRY_POINT_GROUP = "minillm_skill"
 LOAD_ENV = "MINILLM_LOAD_PLUGINS"
+SKIP_ENV = "MINILLM_SKIP_PLUGINS"
 STRICT_ENV = "MINILLM_STRICT_PLUGINS"
 BUILTIN = "builtin"
 
@@ -84,6 +89,7 @@ class PluginHost:
         self._info: dict[str, PluginInfo] = {}
         self._skills: dict[str, Skill] | None = None
         self._strict = os.environ.get(STRICT_ENV, "") not in ("", "0")
+        self.switched_off: set[str] = set()  # plugins that timed out: never called again in this process
         self.hook_timeout = timeout_from_env() if hook_timeout is None else hook_timeout  # seconds; 0: none
         self._register_builtins()
         if load_entry_points:
@@ -116,23 +122,32 @@ class PluginHost:
 
     def _load_entry_points(self) -> None:
         wanted = os.environ.get(LOAD_ENV)
-        chosen = None if wanted is None else {_normal(n) for n in wanted.split(",") if n.strip()}
+        chosen = None if wanted is None else _names(wanted)
+        skipped = _names(os.environ.get(SKIP_ENV, ""))
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist else ep.name
-            if chosen is not None and not {_normal(ep.name), _normal(dist)} & chosen:
+            names = {_normal(ep.name), _normal(dist)}
+            if chosen is not None and not names & chosen:
                 continue
-            self._load_entry_point(ep, dist)
+            if names & skipped:
+                self._skip(ep, dist)
+            else:
+                self._load_entry_point(ep, dist)
+
+    def _skip(self, ep: EntryPoint, dist: str) -> None:
+        self._info[ep.name] = PluginInfo(ep.name, dist, ep.dist.version if ep.dist else None)
+        self._problem(ep.name, f"not loaded: {SKIP_ENV} names it (the MCP server names a plugin there once it "
+                               "timed out; restart the server when the plugin is fixed)", "import")
 
     def _load_entry_point(self, ep: EntryPoint, dist: str) -> None:
         version = ep.dist.version if ep.dist else None
-        try:
-            with stdout_to_stderr():  # a print() at import must not spoil --json
-                plugin = ep.load()
+        try:  # contained like a hook: a print() at import must not spoil --json, a hang must not hang the CLI
+            plugin = call_contained(ep.load, [], self.hook_timeout)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: a plugin's sys.exit() must not end the CLI
             self._info[ep.name] = PluginInfo(ep.name, dist, version)
-            self._problem(ep.name, exc, "import")
+            self._failed(ep.name, exc, "import")
             return
         try:
             self.register(plugin, ep.name, distribution=dist, version=version)
@@ -175,8 +190,15 @@ class PluginHost:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
-            self._problem(impl.plugin_name, exc, hook)
+            self._failed(impl.plugin_name, exc, hook)
             return ("timed_out" if isinstance(exc, HookTimeout) else "raised"), None
+
+    def _failed(self, plugin: str, exc: BaseException, when: str) -> None:
+        """Record a plugin's failure; one that timed out is switched off, so no later hook waits for it again."""
+        if isinstance(exc, HookTimeout):
+            self.switched_off.add(plugin)
+            self.pm.set_blocked(plugin)  # unregisters it: pluggy calls none of its hooks from now on
+        self._problem(plugin, exc, when)
 
     @property
     def skills(self) -> dict[str, Skill]:
@@ -237,9 +259,9 @@ class PluginHost:
 
     def chat_tools(self) -> dict[str, Any]:
         """The tools a chat model may call, by name: the built-in ones (minillm_core.inference.tools), then the plugins'
-        (`register_chat_tools`), first come first kept; a clash with a name already taken, or something that is
-        not a Tool, is reported and left out."""
-        from minillm_core.inference.tools import BUILTIN_TOOLS, Tool
+        (`register_chat_tools`), first come first kept; a clash with a name already taken, something that is
+        not a Tool, or a Tool that cannot be called (bad `parameters`), is reported and left out."""
+        from minillm_core.inference.tools import BUILTIN_TOOLS, Tool, tool_problem
 
         tools = {tool.name: tool for tool in BUILTIN_TOOLS}
         owners = dict.fromkeys(tools, "minillm-skill")
@@ -248,6 +270,8 @@ class PluginHost:
                 if not isinstance(tool, Tool):
                     self._problem(plugin, f"register() expects a Tool, got {type(tool).__name__}",
                                   "register_chat_tools")
+                elif problem := tool_problem(tool):
+                    self._problem(plugin, f"tool {tool.name!r}: {problem}; this one is ignored", "register_chat_tools")
                 elif tool.name in tools:
                     self._problem(plugin, f"tool '{tool.name}' is already registered by {owners[tool.name]}; "
                                           "this one is ignored", "register_chat_tools")
@@ -313,6 +337,11 @@ def _unknown_hook(name: str) -> str:
 
 def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
+def _names(text: str) -> set[str]:
+    """A comma-separated list of plugin names, normalized."""
+    return {_normal(name) for name in text.split(",") if name.strip()}
 
 
 _host: PluginHost | None = None

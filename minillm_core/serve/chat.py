@@ -25,6 +25,7 @@ import click
 from minillm_core.contract.outputs import trained_models
 from minillm_core.inference.generation import GeneratedReply, GenerationOptions, generate_reply
 from minillm_core.inference.replies import split_reasoning, tool_turns
+from minillm_core.util.stdout_guard import command_stdout
 
 RESET, EXIT_COMMANDS = "/reset", ("/exit", "/quit")
 MAX_TOOL_ROUNDS = 4  # model replies per user turn with --tools: calls, then an answer
@@ -200,7 +201,8 @@ def chat_command(model_dir: Path | None, workdir: Path, prompt: str | None, as_j
         click.echo(json.dumps({"status": "ok", "model": str(bot.path), "mode": bot.mode, "prompt": prompt,
                                "answer": said["content"], "reasoning": said.get("reasoning_content"),
                                "tool_calls": exchange.calls, "new_tokens": reply.new_tokens,
-                               "seconds": reply.seconds, "stopped_by": reply.stopped_by}, ensure_ascii=False))
+                               "seconds": reply.seconds, "stopped_by": reply.stopped_by}, ensure_ascii=False),
+                   file=command_stdout())
     else:
         exchange = answer_turn(bot, [{"role": "user", "content": prompt}], options, on_text=_stream_to_stdout,
                                on_call=_show_call)

@@ -1,8 +1,8 @@
 """Trainer callbacks that plugins add to every training stage (the `training_callbacks` hook), each contained.
 
 A tracker plugin that raises in `on_log` must not end a run that has trained for hours: each plugin callback is
-wrapped, and the first exception switches that callback off for the rest of the stage and is reported (the
-run's `plugin_errors`, `minillm-skill plugins`) against its plugin. Training goes on.
+wrapped, and the first exception (SystemExit included) switches that callback off for the rest of the stage and
+is reported (the run's `plugin_errors`, `minillm-skill plugins`) against its plugin. Training goes on.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ class ContainedCallback(TrainerCallback):
                 return None
             try:
                 return method(args, state, control, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - whatever a plugin raises, training goes on
+            except KeyboardInterrupt:  # the user's Ctrl-C stops the run, as anywhere else
+                raise
+            except BaseException as exc:  # noqa: BLE001 - whatever a plugin raises, sys.exit() too, training goes on
                 self.failed = True
                 self.report(self.plugin, exc, f"training_callbacks ({event}, switched off)")
                 return None

@@ -2,6 +2,11 @@
 
 Under `--json` stdout carries exactly one JSON document, so whatever a library or a plugin prints
 (even from C or a subprocess, through file descriptor 1) must go to stderr instead.
+
+Two ways: `stdout_to_stderr()` for a block of code, and `reserve_stdout()` for the whole process. The CLI
+reserves stdout before any plugin loads when a command prints JSON (or serves MCP): from then on
+descriptor 1 itself is stderr, so even a thread a plugin started, printing at any moment, cannot reach
+stdout, and `command_stdout()` is the one way left to the real one.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
+from typing import TextIO
+
+_reserved: TextIO | None = None  # the real stdout, once reserve_stdout() has taken it
 
 
 @contextmanager
@@ -34,3 +42,34 @@ def stdout_to_stderr(enabled: bool = True) -> Iterator[None]:
             sys.stdout.flush()
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def reserve_stdout() -> None:
+    """For the rest of the process, descriptor 1 (and so sys.stdout, print, C code, child processes) writes to
+    stderr; the real stdout is kept on a private descriptor that only `command_stdout()` hands out.
+
+    Nothing to do when stdout is no real file, or already reserved."""
+    global _reserved
+    if _reserved is not None:
+        return
+    try:
+        sys.stdout.flush()
+        private = os.dup(1)  # not inherited by child processes (os.dup makes it non-inheritable)
+    except (AttributeError, OSError, ValueError):
+        return
+    try:
+        os.dup2(2, 1)
+    except OSError:  # no stderr to send it to: leave stdout as it is
+        os.close(private)
+        return
+    _reserved = os.fdopen(private, "w", encoding="utf-8", closefd=True)
+
+
+def command_stdout() -> TextIO:
+    """Where the command's own output goes: the reserved real stdout, else sys.stdout."""
+    return _reserved if _reserved is not None else sys.stdout
+
+
+def reserved_stdout() -> TextIO | None:
+    """The real stdout when `reserve_stdout()` took it (the MCP server writes its protocol there), else None."""
+    return _reserved
