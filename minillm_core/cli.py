@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sys
 import traceback
@@ -35,6 +34,7 @@ from minillm_core.util.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 4
 # Commands that only read run records: they load no plugin (and so no torch), for an agent to poll them cheaply.
 LIGHT_COMMANDS = ("status", "runs", "stop")
+MAX_HOOK_TIMEOUT_S = 86_400.0  # a day: a finite bound (an infinite wait overflows the thread join), 0 is "no limit"
 
 
 class _Commands(click.Group):
@@ -85,7 +85,7 @@ def _error_document(exc: click.ClickException) -> dict[str, Any]:
 @click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="minillm-skill")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
-@click.option("--hook-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+@click.option("--hook-timeout", type=click.FloatRange(min=0, max=MAX_HOOK_TIMEOUT_S), metavar="SECONDS",
               help="Longest a plugin hook may take before it is reported and skipped "
                    "(default 30, or MINILLM_HOOK_TIMEOUT; 0: no limit).")
 @click.pass_context
@@ -347,6 +347,6 @@ def _read_ahead(args: list[str]) -> tuple[str | None, str | None]:
 
 def _is_seconds(text: str | None) -> bool:
     try:
-        return text is not None and 0 <= float(text) < math.inf
+        return text is not None and 0 <= float(text) <= MAX_HOOK_TIMEOUT_S
     except ValueError:
         return False

@@ -166,6 +166,7 @@ def test_presets_list_and_copy(tmp_path):
     (["chat", "--temperature", "-1", "--prompt", "hi"], "'--temperature'"),
     (["list", "--bogus"], "No such option '--bogus'"),
     (["plugins", "extra"], "unexpected extra argument"),
+    (["--hook-timeout", "inf", "list"], "'--hook-timeout': inf is not in the range"),
 ])
 def test_a_usage_error_click_finds_is_one_json_document_under_json(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
