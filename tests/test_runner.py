@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ from minillm_core.contract.options import Option, OptionError
 from minillm_core.contract.skill import Skill, StageResult
 from minillm_core.plugins.host import get_host
 from minillm_core.runner.plan import make_plan, run_plan
+from minillm_core.runs.status import describe
+from minillm_core.util.atomic import write_text_atomic
 from tests.helpers import SkillsPlugin, make_skill_folder
 
 
@@ -163,11 +167,45 @@ def test_reports_are_written_with_a_history_copy(tmp_path):
     report = run_plan(host, make_plan(host, "report", tmp_path))
     latest = json.loads((tmp_path / "reports" / "latest.json").read_text())
     assert latest == json.loads(json.dumps(report, default=str))
-    assert (tmp_path / report["reports"]["history_json"]).exists()
+    assert report["reports"]["history_json"] == f"reports/history/{report['run_id']}.json"
+    assert json.loads((tmp_path / report["reports"]["history_json"]).read_text()) == latest
     markdown = (tmp_path / "reports" / "latest.md").read_text()
     assert markdown.startswith("# minillm-skill run report: ok")
     assert "CPU cores" in markdown and "torch " in markdown  # the header: machine and versions
     assert markdown.rstrip().endswith(f"Not checked: {tmp_path.resolve()} is not inside a git repository.")
+
+
+def test_runs_in_the_same_second_each_keep_their_own_report(tmp_path, monkeypatch):
+    real = time.strftime
+    monkeypatch.setattr(time, "strftime", lambda fmt, *_: real(fmt, (2026, 11, 30, 12, 0, 0, 0, 334, 0)))
+    register(tmp_path, counting_skill(tmp_path, "quick", []))
+    host = get_host()
+    reports = [run_plan(host, make_plan(host, "quick", tmp_path)) for _ in range(4)]
+    ids = [report["run_id"] for report in reports]
+    assert len(set(ids)) == 4 and all(run_id.startswith("20261130-120000-quick-") for run_id in ids)
+    assert len(list((tmp_path / "reports" / "history").glob("*.json"))) == 4
+    for run_id in ids:  # `status RUN` shows that run's own report, not the last one of its second
+        assert describe(tmp_path, run_id)["report"]["run_id"] == run_id
+
+
+def test_two_runs_writing_latest_json_at_once_each_write_it_whole(tmp_path):
+    target = tmp_path / "reports" / "latest.json"
+    failures = []
+
+    def write(text: str) -> None:
+        try:
+            for _ in range(300):
+                write_text_atomic(target, text)
+        except OSError as exc:  # one temporary file for both: renamed from under the other writer
+            failures.append(exc)
+
+    writers = [threading.Thread(target=write, args=(letter * 20000,)) for letter in "ab"]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == [] and target.read_text() in ("a" * 20000, "b" * 20000)
+    assert list(target.parent.iterdir()) == [target]  # no temporary file left
 
 
 def test_git_check_clean_in_a_repository_that_ignores_outputs(git_workdir):
