@@ -117,6 +117,26 @@ def workdir_relative(path: str | Path, workdir: Path) -> str:
         return os.fspath(resolved)
 
 
+def relative_paths(value: Any, workdir: Path) -> Any:
+    """`value` (nested dicts and lists) with every string that is an absolute path inside the work directory
+    made relative to it ("." for the work directory itself), as reports and run records name paths: they
+    belong to the folder, not to the machine. Other strings, and paths outside it, stay as they are."""
+    root = os.path.normpath(Path(workdir).resolve())
+    inside = root.rstrip(os.sep) + os.sep
+
+    def relative(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: relative(entry) for key, entry in item.items()}
+        if isinstance(item, (list, tuple)):
+            return type(item)(relative(entry) for entry in item)
+        if not isinstance(item, str) or not os.path.isabs(item):
+            return item
+        path = os.path.normpath(item)
+        return os.path.relpath(path, root) if path == root or path.startswith(inside) else item
+
+    return relative(value)
+
+
 def stage_output(stage: str, output: str | None, workdir: Path) -> Path:
     """check_output for a stage that is running: a refusal fails the stage (SkillError) and says what to do."""
     try:

@@ -26,7 +26,7 @@ from minillm_core.contract.options import (
     parse_set_pairs,
     resolve_settings,
 )
-from minillm_core.contract.outputs import OutputRefused, check_output
+from minillm_core.contract.outputs import OutputRefused, check_output, relative_paths
 from minillm_core.contract.skill import Check, Skill, SkillError, StageContext, StageResult
 from minillm_core.plugins.host import PluginHost
 from minillm_core.runner import final_model, stamps
@@ -157,10 +157,11 @@ def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: f
             git_before: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
     statuses = {record.status for record in records}
     status = next((s for s in ("precondition_failed", "failed", "stopped") if s in statuses), "ok")
+    # Paths inside the work directory are relative to it (the files say workdir "."; stdout has the folder).
     report = {"skill": plan.name, "status": status, "run_id": run_id,
               "duration_s": round(time.monotonic() - started, 2),
               "workdir": str(plan.workdir), "environment": environment(git_before, records),
-              "stages": [r.to_dict() for r in records],
+              "stages": relative_paths([r.to_dict() for r in records], plan.workdir),
               "plugin_errors": [p.to_dict() for p in host.problems]}
     if not is_main_process():  # under torchrun every rank runs the stage; one writes the reports
         report["git"] = {"checked": False, "reason": "checked by the main process"}
@@ -169,7 +170,7 @@ def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: f
         report["reports"] = None
         report["git"] = git_check(plan.workdir, git_before) if plan.workdir.is_dir() else git_before
         return report
-    report["final_model"] = final_model.choose(report["stages"], plan.workdir)
+    report["final_model"] = final_model.choose([r.to_dict() for r in records], plan.workdir)
     # The git check comes last, after the reports exist, because they too must be ignored by git.
     report["reports"] = _write_reports_safely(plan.workdir, report)
     report["git"] = git_check(plan.workdir, git_before)

@@ -2,6 +2,8 @@
 
 reports/latest.json and reports/latest.md always hold the last run; reports/history/ keeps a copy of
 each, named after its run id (with a copy of its loss plots, which reports/plots/ keeps only for the latest).
+The files are the work directory's, not the machine's: paths inside it are relative to it, and `workdir`
+reads "." (runner/plan.py makes the paths relative; here the field).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def write_reports(workdir: Path, report: dict[str, Any], paths: dict[str, str] |
         paths = {"json": "reports/latest.json", "markdown": "reports/latest.md",
                  "history_json": f"reports/history/{name}.json", "history_markdown": f"reports/history/{name}.md"}
     (reports / "history").mkdir(parents=True, exist_ok=True)
-    report = redact_all(report)  # the skills keep credentials out; this makes sure no report holds one
+    # The skills keep credentials out; redact_all makes sure no report holds one.
+    report = redact_all({**report, "workdir": "."})
     as_json = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
     as_markdown = render_markdown(report)
     history_markdown = _with_own_plots(workdir, as_markdown, workdir / paths["history_markdown"])
@@ -113,7 +116,7 @@ def _header(report: dict[str, Any]) -> str:
             else "not a git checkout")
     versions = ", ".join(f"{name} {v}" for name, v in (env.get("versions") or {}).items() if v)
     machine = f"{env.get('cpu_cores')} CPU cores, {env.get('ram_gb')} GB RAM, {env.get('gpu') or 'no GPU'}"
-    return (f"{report['duration_s']:.1f} s in all, in `{report['workdir']}`; {code}.  \n"
+    return (f"{report['duration_s']:.1f} s in all; {code}.  \n"
             f"{machine}; Python {env.get('python')}, {versions}.")
 
 
