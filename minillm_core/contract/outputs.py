@@ -89,13 +89,19 @@ def staged_output(output: Path, stage: str, style: str | None = None,
 
 def _publish(staging: Path, output: Path) -> None:
     """Swap the finished folder `staging` into place as `output`. A crash leaves either the old folder or
-    the new one (or the old one moved aside as .<name>.old), never a half-written `output`."""
-    old = output.with_name(f".{output.name}.old")
+    the new one (or the old one moved aside as .<name>.old, which the next run puts back: runs/recovery.py),
+    never a half-written `output`."""
+    old = set_aside(output)
     shutil.rmtree(old, ignore_errors=True)
     if output.exists():
         os.replace(output, old)
     os.replace(staging, output)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def set_aside(output: Path) -> Path:
+    """Where a save moves the folder it replaces until the new one is in place: .<name>.old beside it."""
+    return output.with_name(f".{output.name}.old")
 
 
 def trained_models(workdir: Path) -> list[Path]:
