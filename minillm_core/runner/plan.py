@@ -176,7 +176,7 @@ def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: f
     report = {"skill": plan.name, "status": status, "run_id": run_id,
               "duration_s": round(time.monotonic() - started, 2),
               "workdir": str(plan.workdir), "environment": environment(git_before, records),
-              "stages": relative_paths([r.to_dict() for r in records], plan.workdir),
+              "stages": [_relative_record(r.to_dict(), plan.workdir) for r in records],
               "plugin_errors": [p.to_dict() for p in host.problems]}
     if not is_main_process():  # under torchrun every rank runs the stage; one writes the reports
         report["git"] = {"checked": False, "reason": "checked by the main process"}
@@ -192,6 +192,15 @@ def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: f
     if report["reports"]:
         _write_reports_safely(plan.workdir, report, paths=report["reports"])
     return report
+
+
+# A record's structured fields, whose path values are made relative; messages (error, hint, summary) are text
+# that may merely start with a path, and stay as written.
+PATH_FIELDS = ("settings", "artifacts", "metrics")
+
+
+def _relative_record(record: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    return {key: relative_paths(value, workdir) if key in PATH_FIELDS else value for key, value in record.items()}
 
 
 def _unwritable(workdir: Path) -> str | None:
