@@ -68,6 +68,8 @@ def figures(report: dict[str, Any], results: dict[str, Any], machine: str, measu
         if "arithmetic" in result:
             arithmetic = {**result["arithmetic"], **result["arithmetic"]["tool_call_validity"]}
             model["arithmetic"] = {key: _round(arithmetic[key]) for key in ARITHMETIC_KEYS}
+        if "tool_wordings" in result:  # the calculator on wordings no training file holds
+            model["arithmetic"]["held_out_wordings"] = _round(result["tool_wordings"]["calculator"])
         models[name] = model
     rows = next(iter(results["models"].values()))["answer_eval"]["answers"]
     settings = results["settings"]
@@ -85,6 +87,8 @@ def figures(report: dict[str, Any], results: dict[str, Any], machine: str, measu
             "topics": dict(Counter(row["topic"] for row in rows)),
             "arithmetic": next((r["arithmetic"]["items"] for r in results["models"].values() if "arithmetic" in r),
                                None),
+            "tool_wordings": next((r["tool_wordings"]["items"] for r in results["models"].values()
+                                   if "tool_wordings" in r), None),
             "pairs": settings["preference_pairs"], "chats": settings["chat_conversations"],
             "documents": settings["perplexity_documents"]},
         "eval": models,

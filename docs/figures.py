@@ -85,6 +85,8 @@ def main_job_eval(results: dict[str, Any]) -> str:
         _row(f"**multi-digit sums and products ({counts['arithmetic']}), with the calculator tool**",
              values("arithmetic", "calculator")),
         _row("- the same, answering directly / thinking first", directly, best=None, fmt=pair),
+        _row(f"- with the calculator, in wordings never trained on ({counts['tool_wordings']}: + - × ÷, 1-6 digits)",
+             values("arithmetic", "held_out_wordings"), best=None),
         _row("consistency: sampled answers right (3 per prompt, T=0.7)", values("sample_accuracy")),
         _row("degenerate answers (empty, cut short, loops, wrong language)", values("degenerate_rate"), best=min),
         _row(f"preference accuracy per token ({counts['pairs']} pairs)", values("preference_acc_per_token")),
@@ -112,6 +114,8 @@ def main_job_tools(results: dict[str, Any]) -> str:
         f"| answering directly (thinking off) | {_f(arithmetic['direct'])} |",
         f"| thinking first | {_f(arithmetic['think'])} |",
         f"| with the calculator tool | **{_f(arithmetic['calculator'])}** |",
+        f"| with the calculator tool, {results['eval_counts']['tool_wordings']} problems in wordings never trained "
+        f"on (+ - × ÷, 1-6 digits) | {_f(arithmetic['held_out_wordings'])} |",
         f"| self-consistency (majority of 5, T=0.7) | {_f(arithmetic['self_consistency'])} |",
         f"| {calls} | {_f(arithmetic['valid_json'])} / {_f(arithmetic['right_tool'])} / "
         f"{_f(arithmetic['right_arguments'])} |",
