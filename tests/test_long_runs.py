@@ -46,8 +46,9 @@ def wait_for(condition, what: str, timeout: float = 120, poll: float = 0.3):
 
 
 def logged_step(workdir: Path, name: str = "pretrain") -> int:
+    """The last step a running stage logged (its log is `<name>.partial.jsonl` until its model is saved)."""
     try:
-        lines = (workdir / "logs" / f"{name}.jsonl").read_text().splitlines()
+        lines = (workdir / "logs" / f"{name}.partial.jsonl").read_text().splitlines()
     except FileNotFoundError:
         return 0
     return json.loads(lines[-1])["step"] if lines else 0
