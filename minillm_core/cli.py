@@ -7,7 +7,6 @@ With --json, stdout carries exactly one JSON document; logs and progress go to s
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -28,7 +27,7 @@ from minillm_core.serve.chat import chat_command
 from minillm_core.serve.server import serve_command
 from minillm_core.util.distributed import is_main_process
 from minillm_core.util.quiet import quiet_libraries
-from minillm_core.util.stdout_guard import command_stdout, reserve_stdout
+from minillm_core.util.stdout_guard import print_json, reserve_stdout
 from minillm_core.util.stdout_guard import stdout_to_stderr as _stdout_to_stderr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PRECONDITION, EXIT_STOPPED = 0, 1, 2, 3, 4
@@ -60,7 +59,7 @@ class _Commands(click.Group):
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as exc:
             if "--json" in argv:
-                _emit_json(_error_document(exc))
+                print_json(_error_document(exc))
             if not standalone_mode:
                 raise
             exc.show()
@@ -111,10 +110,6 @@ def _setup_logging(level: int) -> None:
     logger.propagate = False
 
 
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str), file=command_stdout())
-
-
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for agents.")
 def list_skills(as_json: bool) -> None:
@@ -124,7 +119,7 @@ def list_skills(as_json: bool) -> None:
              "produces": list(s.produces), "steps": list(s.steps), "options": sorted(s.options),
              "skill_md": str(s.skill_md)} for s in host.skills.values()]
     if as_json:
-        _emit_json(rows)
+        print_json(rows)
         return
     width = max((len(row["name"]) for row in rows), default=0)
     for row in rows:
@@ -183,14 +178,14 @@ def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as
     except Exception as exc:
         _unexpected(name, exc, as_json, debug)
     if dry_run:
-        _emit_json(plan.to_dict()) if as_json else click.echo(_describe_plan(plan))
+        print_json(plan.to_dict()) if as_json else click.echo(_describe_plan(plan))
         sys.exit(EXIT_OK if plan.ready else EXIT_PRECONDITION)
     if detach and plan.ready:  # not ready: the foreground path below reports why, and runs nothing
         refusal = locked_report(host, plan)
         if refusal is None:
             run_detached(plan, config, sets, force, debug, as_json)
             sys.exit(EXIT_OK)
-        _emit_json(refusal) if as_json else click.echo(_describe_report(refusal))
+        print_json(refusal) if as_json else click.echo(_describe_report(refusal))
         sys.exit(EXIT_PRECONDITION)
     try:
         with _stdout_to_stderr(as_json):
@@ -198,7 +193,7 @@ def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as
     except Exception as exc:
         _unexpected(name, exc, as_json, debug)
     if is_main_process():  # under torchrun, one process speaks for all
-        _emit_json(report) if as_json else click.echo(_describe_report(report))
+        print_json(report) if as_json else click.echo(_describe_report(report))
     sys.exit({"ok": EXIT_OK, "precondition_failed": EXIT_PRECONDITION, "stopped": EXIT_STOPPED}.get(
         report["status"], EXIT_FAILED))
 
@@ -210,7 +205,7 @@ def _unexpected(name: str, exc: Exception, as_json: bool, debug: bool) -> NoRetu
     error = f"{type(exc).__name__}: {exc}"
     hint = "fix the cause named in the error" + ("" if debug else "; `--debug` shows the traceback")
     if as_json:
-        _emit_json({"skill": name, "status": "failed", "error": error, "hint": hint, "stages": []})
+        print_json({"skill": name, "status": "failed", "error": error, "hint": hint, "stages": []})
     click.echo(f"Error: {error}\nTo fix: {hint}", err=True)
     sys.exit(EXIT_FAILED)
 
@@ -259,7 +254,7 @@ def plugins(as_json: bool, include_builtins: bool) -> None:
     host = get_host()
     infos = [vars(info) for info in host.plugin_infos(include_builtins)]
     if as_json:
-        _emit_json({"plugins": infos, "problems": [p.to_dict() for p in host.problems]})
+        print_json({"plugins": infos, "problems": [p.to_dict() for p in host.problems]})
         return
     if not infos:
         click.echo("No third-party plugins installed (entry-point group `minillm_skill`).")
@@ -293,7 +288,7 @@ def presets_list(as_json: bool) -> None:
              "hidden_size": p.config.get("hidden_size"), "layers": p.config.get("num_hidden_layers"),
              "max_seq_len": p.max_seq_len} for p in list_presets()]
     if as_json:
-        _emit_json(rows)
+        print_json(rows)
         return
     for row in rows:
         click.echo(f"{row['name']:<16} {row['architecture']:<10} {row['hidden_size']} x {row['layers']:<3} "

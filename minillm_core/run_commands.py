@@ -5,7 +5,6 @@ With --json each prints one JSON document; an unknown run id is a usage error (e
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from minillm_core.plugins.host import get_host
 from minillm_core.runs.detach import start_detached
 from minillm_core.runs.record import UnknownRun, list_runs
 from minillm_core.runs.status import describe, stop
-from minillm_core.util.stdout_guard import command_stdout
+from minillm_core.util.stdout_guard import print_json
 
 _WORKDIR = click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
                         help="The run's work directory (default: the current directory).")
@@ -26,7 +25,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for age
 
 def _emit(data: Any, as_json: bool, human: str) -> None:
     if as_json:  # the real stdout even when the CLI has sent descriptor 1 to stderr (util.stdout_guard)
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str), file=command_stdout())
+        print_json(data)
     else:
         click.echo(human)
 

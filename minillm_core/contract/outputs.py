@@ -99,9 +99,20 @@ def _publish(staging: Path, output: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+ASIDE_SUFFIX = ".old"
+
+
 def set_aside(output: Path) -> Path:
     """Where a save moves the folder it replaces until the new one is in place: .<name>.old beside it."""
-    return output.with_name(f".{output.name}.old")
+    return output.with_name(f".{output.name}{ASIDE_SUFFIX}")
+
+
+def set_aside_owner(aside: Path) -> Path | None:
+    """The folder `aside` was moved aside from (set_aside's inverse), or None when it is no such folder."""
+    name = aside.name
+    if len(name) > 1 + len(ASIDE_SUFFIX) and name.startswith(".") and name.endswith(ASIDE_SUFFIX):
+        return aside.with_name(name[1:-len(ASIDE_SUFFIX)])
+    return None
 
 
 def trained_models(workdir: Path) -> list[Path]:

@@ -170,8 +170,8 @@ def calculator_scores(model, tokenizer, items: list[ArithmeticItem]) -> dict[str
              "right": final_number(result["answer"]) == item.answer,
              "call": call_validity(result["turns"][0] if result["turns"] else "", item)}
             for item, result in zip(items, tooled, strict=True)]
-    return {"calculator": _share(row["right"] for row in rows),
-            **{f"by_{key}": {value: _share(row["right"] for row in rows if row[key] == value)
+    return {"calculator": share(row["right"] for row in rows),
+            **{f"by_{key}": {value: share(row["right"] for row in rows if row[key] == value)
                              for value in dict.fromkeys(row[key] for row in rows)} for key in ("lang", "op")},
             "tool_call_validity": _validity(rows), "items": len(rows), "answers": rows}
 
@@ -192,20 +192,21 @@ def call_validity(reply: str, item: ArithmeticItem) -> dict[str, bool]:
             "right_arguments": right_arguments}
 
 
-def _share(values) -> float:
+def share(values) -> float:
+    """The share of true values, rounded as every figure here (0.0 for none)."""
     values = list(values)
     return round(sum(values) / len(values), 4) if values else 0.0
 
 
 def _validity(rows: list[dict[str, Any]]) -> dict[str, float]:
-    return {key: _share(row["call"][key] for row in rows) for key in ("called", "valid_json", "right_tool",
+    return {key: share(row["call"][key] for row in rows) for key in ("called", "valid_json", "right_tool",
                                                                        "right_arguments")}
 
 
 def summarize(rows: list[dict[str, Any]], samples: int) -> dict[str, Any]:
     return {
-        **{mode: _share(row["right"][mode] for row in rows) for mode in MODES},
-        "by_lang": {lang: {mode: _share(row["right"][mode] for row in rows if row["lang"] == lang) for mode in MODES}
+        **{mode: share(row["right"][mode] for row in rows) for mode in MODES},
+        "by_lang": {lang: {mode: share(row["right"][mode] for row in rows if row["lang"] == lang) for mode in MODES}
                     for lang in dict.fromkeys(row["lang"] for row in rows)},
         "tool_call_validity": _validity(rows),
         "items": len(rows), "samples": samples, "temperature": SC_TEMPERATURE,

@@ -172,11 +172,12 @@ def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: f
             git_before: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
     statuses = {record.status for record in records}
     status = next((s for s in ("precondition_failed", "failed", "stopped") if s in statuses), "ok")
+    stages = [record.to_dict() for record in records]
     # Paths inside the work directory are relative to it (the files say workdir "."; stdout has the folder).
     report = {"skill": plan.name, "status": status, "run_id": run_id,
               "duration_s": round(time.monotonic() - started, 2),
               "workdir": str(plan.workdir), "environment": environment(git_before, records),
-              "stages": [_relative_record(r.to_dict(), plan.workdir) for r in records],
+              "stages": [_relative_record(stage, plan.workdir) for stage in stages],
               "plugin_errors": [p.to_dict() for p in host.problems]}
     if not is_main_process():  # under torchrun every rank runs the stage; one writes the reports
         report["git"] = {"checked": False, "reason": "checked by the main process"}
@@ -185,7 +186,7 @@ def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: f
         report["reports"] = None
         report["git"] = git_check(plan.workdir, git_before) if plan.workdir.is_dir() else git_before
         return report
-    report["final_model"] = final_model.choose([r.to_dict() for r in records], plan.workdir)
+    report["final_model"] = final_model.choose(stages, plan.workdir)
     # The git check comes last, after the reports exist, because they too must be ignored by git.
     report["reports"] = _write_reports_safely(plan.workdir, report)
     report["git"] = git_check(plan.workdir, git_before)

@@ -13,11 +13,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from minillm_core.contract.outputs import run_name
+from minillm_core.contract.outputs import ASIDE_SUFFIX, run_name, set_aside_owner
 from minillm_core.runs.locks import RunLocked, holding
 
 _log = logging.getLogger("minillm")
-_ASIDE = ".old"  # contract.outputs.set_aside: out/pretrain -> out/.pretrain.old
 
 
 def restore_set_aside(workdir: Path, folders: Iterable[Path]) -> list[Path]:
@@ -26,9 +25,9 @@ def restore_set_aside(workdir: Path, folders: Iterable[Path]) -> list[Path]:
     workdir = Path(workdir).resolve()
     restored = []
     for folder in sorted({Path(f) for f in folders if Path(f) == workdir or workdir in Path(f).parents}):
-        for aside in sorted(folder.glob(f".?*{_ASIDE}")):
-            output = aside.with_name(aside.name[1:-len(_ASIDE)])
-            if aside.is_dir() and not output.exists() and _put_back(workdir, aside, output):
+        for aside in sorted(folder.glob(f".?*{ASIDE_SUFFIX}")):
+            output = set_aside_owner(aside)
+            if output and aside.is_dir() and not output.exists() and _put_back(workdir, aside, output):
                 restored.append(output)
     return restored
 

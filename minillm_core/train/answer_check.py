@@ -126,7 +126,7 @@ def tool_calls(models: ModelPair, every: int, user_prompts: list[str]) -> dict[s
     the start model is not a chat model (see the module docstring)."""
     if (read_marker(models.start) or {}).get("style") != "chat":
         return None
-    from minillm_core.eval.arithmetic import first_calls, load_arithmetic_items  # loads torch: only when asked
+    from minillm_core.eval.arithmetic import first_calls, load_arithmetic_items, share  # loads torch: when asked
 
     items = load_arithmetic_items()[::every]
     right = {name: [call["right_arguments"] for call in first_calls(*models[name], items)]
@@ -134,13 +134,9 @@ def tool_calls(models: ModelPair, every: int, user_prompts: list[str]) -> dict[s
     asked = Questions(user_prompts)
     changed = any(asked.asks(item.prompt) for item in items)
     drop = paired_drop(right["before"], right["after"])
-    return {"items": len(items), "before": _share(right["before"]), "after": _share(right["after"]), **drop,
+    return {"items": len(items), "before": share(right["before"]), "after": share(right["after"]), **drop,
             "dropped": drop["dropped"] and not changed, "changed": changed,
             "smallest_reported_drop": round(MIN_LOST / len(items), 4)}
-
-
-def _share(flags: list[bool]) -> float:
-    return round(sum(flags) / len(flags), 4) if flags else 0.0
 
 
 def regression_warning(stage: str, check: dict[str, Any]) -> tuple[list[str], str]:

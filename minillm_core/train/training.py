@@ -195,7 +195,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         save_model(trainer, tokenizer, output, method.sample_style, stage=stage, provenance=origin)
         logs.publish()
         clear_checkpoints(checkpoints)
-    stage_result = _stage_result(stage, trainer, result, run, output, checkpoint, method, name)
+    stage_result = _stage_result(trainer, result, run, output, checkpoint, method, logs)
     if trainer.is_world_process_zero():
         write_training_card(output, stage, ctx.workdir, start_init(settings, ctx, method.default_init), dataset,
                             stage_result.metrics)
@@ -365,8 +365,8 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, sta
         save_tokenizer(tokenizer, staging)
 
 
-def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output: Path,
-                  checkpoint: Path | None, method: TrainingMethod, name: str | None = None) -> StageResult:
+def _stage_result(trainer: Trainer, result, run: TrainingRun, output: Path, checkpoint: Path | None,
+                  method: TrainingMethod, logs: StageLogs) -> StageResult:
     ctx = run.ctx
     history = [entry for entry in trainer.state.log_history if "loss" in entry]
     tokens = trainer.state.num_input_tokens_seen
@@ -400,8 +400,7 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         summary += f", resumed from step {metrics['resumed_from_step']}"
     if metrics.get("skipped_records"):
         summary += f", {metrics['skipped_records']} malformed records skipped"
-    name = name or stage
-    artifacts = [os.path.relpath(output, ctx.workdir), f"logs/{name}.jsonl", f"logs/{name}_samples.jsonl"]
+    artifacts = [os.path.relpath(output, ctx.workdir), logs.log, logs.samples]
     return StageResult(summary, metrics=metrics, artifacts=artifacts)
 
 

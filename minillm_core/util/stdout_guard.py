@@ -11,11 +11,12 @@ stdout, and `command_stdout()` is the one way left to the real one.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from typing import TextIO
+from typing import Any, TextIO
 
 _reserved: TextIO | None = None  # the real stdout, once reserve_stdout() has taken it
 
@@ -68,6 +69,11 @@ def reserve_stdout() -> None:
 def command_stdout() -> TextIO:
     """Where the command's own output goes: the reserved real stdout, else sys.stdout."""
     return _reserved if _reserved is not None else sys.stdout
+
+
+def print_json(data: Any) -> None:
+    """The command's one JSON document (as every `--json` command prints it), on `command_stdout()`."""
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str), file=command_stdout(), flush=True)
 
 
 def reserved_stdout() -> TextIO | None:
