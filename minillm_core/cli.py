@@ -194,8 +194,11 @@ def run(name: str, workdir: Path, config: Path | None, sets: tuple[str, ...], as
         _unexpected(name, exc, as_json, debug)
     if is_main_process():  # under torchrun, one process speaks for all
         print_json(report) if as_json else click.echo(_describe_report(report))
-    sys.exit({"ok": EXIT_OK, "precondition_failed": EXIT_PRECONDITION, "stopped": EXIT_STOPPED}.get(
-        report["status"], EXIT_FAILED))
+    code = {"ok": EXIT_OK, "precondition_failed": EXIT_PRECONDITION, "stopped": EXIT_STOPPED}.get(
+        report["status"], EXIT_FAILED)
+    # torchrun ends every process once one ends non-zero: the main one too, before it has written the report.
+    # A stop is agreed by every process at the same step (stopping.agree_to_stop), so the others end as if ok.
+    sys.exit(EXIT_OK if code == EXIT_STOPPED and not is_main_process() else code)
 
 
 def _unexpected(name: str, exc: Exception, as_json: bool, debug: bool) -> NoReturn:

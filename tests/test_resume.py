@@ -161,16 +161,37 @@ def test_checkpoints_made_with_other_settings_are_discarded(tmp_path):
     assert not (folder / "checkpoint-5").exists()
 
 
+def torchrun_pretrain(workdir: Path, *sets: str, **env: str) -> subprocess.CompletedProcess:
+    """`run pretrain --json` in two processes on the CPU (gloo), through tests/fixtures/distributed_run.py."""
+    command = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2",
+               str(Path(__file__).parent / "fixtures" / "distributed_run.py"), "run", "pretrain", "--json",
+               "--workdir", str(workdir), *[part for pair in sets for part in ("--set", pair)]]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MINILLM_LOAD_PLUGINS": "", **env})
+
+
 @pytest.mark.slow
-def test_two_processes_train_with_ddp_on_cpu(tmp_path):
-    torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--nproc_per_node", "2", "-m", "minillm_core", "run", "pretrain", "--json",
-               "--workdir", str(tmp_path), "--set", "max_steps=4", "--set", "batch_size=4", "--set", "log_steps=2"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240,
-                            env={**os.environ, "MINILLM_LOAD_PLUGINS": ""})
+def test_two_processes_train_stop_resume_and_save_with_ddp_on_cpu(tmp_path):
+    """Stopped at step 2, two DDP processes keep a checkpoint; the same command resumes from it and saves a
+    model that, loaded in another process, gives the logits the trained model in memory gave."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tests.fixtures.distributed_run import TOKENS
+
+    sets = ("max_steps=6", "batch_size=4", "log_steps=2", "save_steps=4")
+    stopped = torchrun_pretrain(tmp_path, *sets, MINILLM_TEST_STOP_AT="2")
+    assert stopped.returncode != 0  # torchrun says 1 for any process that ends non-zero: the main one's 4
+    report = json.loads(stopped.stdout)  # written whole: torchrun let the main process finish
+    assert (report["status"], report["stages"][0]["metrics"]["stopped_at_step"]) == ("stopped", 2), stopped.stderr
+    assert not (tmp_path / "out" / "pretrain").exists()
+
+    logits = tmp_path / "logits.pt"
+    result = torchrun_pretrain(tmp_path, *sets, MINILLM_TEST_LOGITS=str(logits))
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)  # one document: only the main process prints
-    metrics = report["stages"][0]["metrics"]
-    assert metrics["steps"] == 4
-    assert metrics["tokens"] == 4 * 4 * 2 * 128  # steps x batch x processes x sequence length
-    assert (tmp_path / "out" / "pretrain" / "model.safetensors").exists()
+    metrics = json.loads(result.stdout)["stages"][0]["metrics"]  # one document: only the main process prints
+    assert (metrics["resumed_from_step"], metrics["steps"]) == (2, 6)
+    assert metrics["tokens"] == 6 * 4 * 2 * 128  # steps x batch x processes x sequence length
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "out" / "pretrain").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(saved(TOKENS).logits, torch.load(logits), rtol=1e-5, atol=1e-5)

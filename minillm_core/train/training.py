@@ -180,6 +180,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     except DataError as exc:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
     _check_not_empty(trainer, run)
+    _refuse_sharded_lora(trainer, stage)
     if not resume:  # only now that this run's data has been read: another run's checkpoints go
         start_afresh(checkpoints, settings, ctx.log)
     _use_our_progress_bar(trainer)
@@ -188,11 +189,10 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     result = train_or_load(trainer, checkpoint, ctx.log)
     if stop_requested() and trainer.state.global_step < trainer.state.max_steps:  # keep the checkpoint, no model
         raise StageStopped(trainer.state.global_step, str(last_good_checkpoint(checkpoints)))
+    _check_output(stage, ctx)  # the folder may have changed during a long run (every process: all or none stop)
+    origin = provenance(stage, ctx, start_init(settings, ctx, method.default_init), start, dataset, run.seq_len)
+    save_model(trainer, tokenizer, output, method.sample_style, stage=stage, provenance=origin)  # every process
     if trainer.is_world_process_zero():
-        _check_output(stage, ctx)  # the folder may have changed during a long run
-        init = start_init(settings, ctx, method.default_init)
-        origin = provenance(stage, ctx, init, start, dataset, run.seq_len)
-        save_model(trainer, tokenizer, output, method.sample_style, stage=stage, provenance=origin)
         logs.publish()
         clear_checkpoints(checkpoints)
     stage_result = _stage_result(trainer, result, run, output, checkpoint, method, logs)
@@ -309,6 +309,16 @@ def _check_not_empty(trainer: Trainer, run: TrainingRun) -> None:
                      hint=f"`--set max_seq_len=` more than {run.seq_len}, or use shorter examples")
 
 
+def _refuse_sharded_lora(trainer: Trainer, stage: str) -> None:
+    """The final save merges a LoRA adapter into the whole model, which no process holds under FSDP or ZeRO-3:
+    refused before training rather than after it. An adapter is small: DDP or ZeRO-2 trains it as fast."""
+    if hasattr(trainer.model, "merge_and_unload") and shards_weights(trainer):
+        raise SkillError(f"{stage} trains LoRA adapters, which this project saves merged into the whole model: "
+                         "it cannot under FSDP or DeepSpeed ZeRO-3, where each process holds part of the weights",
+                         hint="launch with `accelerate launch --config_file configs/accelerate/ddp.yaml` (or "
+                              "deepspeed-zero2.yaml), or `torchrun`")
+
+
 def training_arguments(settings: dict[str, Any], checkpoints: Path, parameters: int) -> dict[str, Any]:
     """Our settings as keyword arguments that TrainingArguments, SFTConfig and DPOConfig all take."""
     cuda = torch.cuda.is_available()
@@ -348,21 +358,49 @@ def save_model(trainer: Trainer, tokenizer, output: Path, sample_style: str, sta
                provenance: dict[str, Any] | None = None) -> None:
     """Save model, tokenizer and generation config to a temporary folder, then swap it into place.
 
-    The folder gets a marker naming `stage` (default: the folder's name): a later run of that stage may
-    replace it, and nothing else (minillm_core.contract.outputs); it also records the model's `provenance`."""
+    Every process of a launch calls it: under FSDP or DeepSpeed ZeRO-3 each holds a shard of the weights, and
+    gathering them takes all of them; the main process alone writes. The folder gets a marker naming `stage`
+    (default: the folder's name): a later run of that stage may replace it, and nothing else
+    (minillm_core.contract.outputs); it also records the model's `provenance`."""
+    main = trainer.is_world_process_zero()
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_torch_compile=False)
+    weights = gathered_state_dict(trainer)  # a collective: every process takes part, before any may fail alone
+    if not main:
+        return
     with staged_output(output, stage or output.name, style=sample_style, provenance=provenance) as staging:
-        model = trainer.model
         if hasattr(model, "merge_and_unload"):  # LoRA: save the adapter apart, then merge it in
-            model.save_pretrained(staging / "adapter")
+            model.save_pretrained(staging / "adapter")  # whole on every process: refuse_sharded_lora
             model = model.merge_and_unload()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = (chat_stop_token_ids(tokenizer) if sample_style == "chat"
                                                 else tokenizer.eos_token_id)
-        model.save_pretrained(staging, safe_serialization=True)
+        model.save_pretrained(staging, state_dict=weights, safe_serialization=True)
         trainer.state.save_to_json(str(staging / "trainer_state.json"))  # every step's log, kept with the model
         if sample_style == "completion":  # a base model carries no chat template, whatever its tokenizer had
             tokenizer.chat_template = None
         save_tokenizer(tokenizer, staging)
+
+
+def gathered_state_dict(trainer: Trainer) -> dict[str, Any] | None:
+    """Under FSDP and DeepSpeed ZeRO-3, the whole model's weights gathered from every process through
+    accelerate, as Trainer.save_model does (the main process gets the full tensors); every process must call
+    it. None where each process holds the whole model (one process, DDP, ZeRO-1/2): the model saves its own."""
+    if not shards_weights(trainer):
+        return None
+    try:
+        return trainer.accelerator.get_state_dict(trainer.model_wrapped)
+    except ValueError as exc:  # ZeRO-3 without stage3_gather_16bit_weights_on_model_save
+        raise SkillError(f"cannot gather the sharded model to save it: {exc}",
+                         hint="set `zero3_save_16bit_model: true` in the accelerate config "
+                              "(configs/accelerate/deepspeed-zero3.yaml does)") from exc
+
+
+def shards_weights(trainer: Trainer) -> bool:
+    """Whether each process holds only part of the weights: FSDP, or DeepSpeed ZeRO stage 3."""
+    if trainer.is_fsdp_enabled:
+        return True
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None) if trainer.is_deepspeed_enabled else None
+    return plugin is not None and plugin.zero_stage == 3
 
 
 def _stage_result(trainer: Trainer, result, run: TrainingRun, output: Path, checkpoint: Path | None,
