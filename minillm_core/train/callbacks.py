@@ -28,11 +28,17 @@ class CheckpointMarker(TrainerCallback):
 class StopAtStepBoundary(TrainerCallback):
     """Once a stop is asked for (stopping.py), save a checkpoint at the end of the current step and end training."""
 
+    def __init__(self):
+        self.training = False  # once per run, however often it begins again (oom.py)
+
     def on_train_begin(self, args, state, control, **kwargs):
-        training_started()
+        if not self.training:
+            training_started()
+        self.training = True
 
     def on_train_end(self, args, state, control, **kwargs):
         training_ended()
+        self.training = False
 
     def on_step_end(self, args, state, control, **kwargs):
         if agree_to_stop():
@@ -45,15 +51,19 @@ class FollowCpuLoad(TrainerCallback):
 
     def __init__(self, policy: ThreadPolicy):
         self.policy = policy
+        self.started = False  # once per run: training again after running out of memory (oom.py) goes on
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.policy.start()
+        if not self.started:
+            self.policy.start()
+        self.started = True
 
     def on_step_end(self, args, state, control, **kwargs):
         self.policy.check()
 
     def on_train_end(self, args, state, control, **kwargs):
         self.policy.finish()
+        self.started = False
 
 
 class _Speed:
@@ -87,6 +97,7 @@ class JsonlLogger(TrainerCallback):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.append:
                 self.path.write_text("")
+        self.append = True  # training again in this run (after running out of memory, oom.py) adds to it
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
@@ -110,6 +121,7 @@ class ProgressBar(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
+            self.on_train_end(args, state, control)  # the bar of a run that ran out of memory (oom.py) ends
             self.speed = _Speed(state)
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.stage, file=sys.stderr,
                             unit="step", dynamic_ncols=True)
@@ -155,6 +167,7 @@ class SampleAnswers(TrainerCallback):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.append:
                 self.path.write_text("")
+        self.append = True  # training again in this run (after running out of memory, oom.py) adds to it
         self._sample("before", state, model)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):

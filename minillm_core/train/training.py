@@ -39,7 +39,7 @@ from minillm_core.model.tokenizer import (
     with_chat_template,
 )
 from minillm_core.runs.stopping import StageStopped, stop_requested
-from minillm_core.train import answer_check, held_out_check, own_data
+from minillm_core.train import answer_check, held_out_check, oom, own_data
 from minillm_core.train.callbacks import (
     CheckpointMarker,
     FollowCpuLoad,
@@ -186,7 +186,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     _use_our_progress_bar(trainer)
     checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
     ctx.note(log=logs.partial(logs.log), samples=logs.partial(logs.samples), checkpoints=f"out/.checkpoints/{name}")
-    result = train_or_load(trainer, checkpoint, ctx.log)
+    result, recoveries = oom.train_recovering(trainer, checkpoint, checkpoints, ctx.log, train_or_load)
     if stop_requested() and trainer.state.global_step < trainer.state.max_steps:  # keep the checkpoint, no model
         raise StageStopped(trainer.state.global_step, str(last_good_checkpoint(checkpoints)))
     _check_output(stage, ctx)  # the folder may have changed during a long run (every process: all or none stop)
@@ -196,6 +196,10 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         logs.publish()
         clear_checkpoints(checkpoints)
     stage_result = _stage_result(trainer, result, run, output, checkpoint, method, logs)
+    if recoveries:  # the settings the model was trained with are in the report, not only in a warning
+        stage_result.metrics["out_of_memory"] = recoveries
+        stage_result.summary += f"; {oom.summary(recoveries)}"
+        stage_result.warnings.append(f"{stage} ran out of memory and went on with {oom.summary(recoveries)}")
     if trainer.is_world_process_zero():
         write_training_card(output, stage, ctx.workdir, start_init(settings, ctx, method.default_init), dataset,
                             stage_result.metrics)
