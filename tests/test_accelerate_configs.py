@@ -55,3 +55,19 @@ def test_deepspeed_configs_set_their_zero_stage(name, stage):
     assert (args.use_deepspeed, args.zero_stage) == (True, stage)
     if stage == 3:  # the final save gathers the shards into one model file (training.gathered_state_dict)
         assert args.zero3_save_16bit_model is True
+
+
+def test_fsdp_asked_for_where_accelerate_does_not_shard_is_said(monkeypatch, caplog):
+    """On a CPU, accelerate trains an FSDP launch with DDP (its MULTI_CPU state has no FSDP): the log says so."""
+    import logging
+    from types import SimpleNamespace
+
+    from minillm_core.train.training import warn_fsdp_off
+
+    log = logging.getLogger("test")
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with caplog.at_level(logging.WARNING, logger="test"):
+        warn_fsdp_off(SimpleNamespace(is_fsdp_enabled=True), log)
+        assert not caplog.records
+        warn_fsdp_off(SimpleNamespace(is_fsdp_enabled=False), log)
+    assert "this run trains with DDP" in caplog.text

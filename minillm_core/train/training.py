@@ -69,7 +69,7 @@ from minillm_core.train.start_model import (
     trained_seq_len,
 )
 from minillm_core.util.cpu_threads import ThreadPolicy
-from minillm_core.util.distributed import process_state
+from minillm_core.util.distributed import is_main_process, process_state
 
 if TYPE_CHECKING:  # methods imports this module to run a stage: a type-only reference keeps one direction
     from minillm_core.train.methods import TrainingMethod
@@ -181,6 +181,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
     _check_not_empty(trainer, run)
     _refuse_sharded_lora(trainer, stage)
+    warn_fsdp_off(trainer, ctx.log)
     if not resume:  # only now that this run's data has been read: another run's checkpoints go
         start_afresh(checkpoints, settings, ctx.log)
     _use_our_progress_bar(trainer)
@@ -311,6 +312,15 @@ def _check_not_empty(trainer: Trainer, run: TrainingRun) -> None:
     raise SkillError(f"no training examples are left from {run.dataset.path}: every one is longer than "
                      f"max_seq_len={run.seq_len} tokens, or empty",
                      hint=f"`--set max_seq_len=` more than {run.seq_len}, or use shorter examples")
+
+
+def warn_fsdp_off(trainer: Trainer, log: logging.Logger) -> None:
+    """accelerate 1.16 turns FSDP on for GPUs only: launched on a CPU with configs/accelerate/fsdp.yaml, the
+    processes train with DDP, each holding the whole model. Said, so nobody takes it for a sharded run."""
+    asked = os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    if asked and not trainer.is_fsdp_enabled and is_main_process():
+        log.warning("the launch asks for FSDP, which accelerate runs on GPUs only: this run trains with DDP, "
+                    "every process holding the whole model")
 
 
 def _refuse_sharded_lora(trainer: Trainer, stage: str) -> None:
