@@ -90,6 +90,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("batch_size", int, 16, "sequences per device per step", valid=at_least(1)),
         Option("grad_accum", int, 1, "gradient accumulation steps", valid=at_least(1)),
         Option("lr", float, 5e-4, "peak learning rate (cosine schedule with warmup)", valid=greater_than(0)),
+        Option("optimizer", str, "adamw", "adamw, or muon (Muon for the hidden weight matrices, AdamW for the rest, "
+               "at the same learning rate: minillm_core/train/muon.py)", valid=one_of("adamw", "muon")),
         Option("warmup_ratio", float, 0.05, "share of steps spent warming up the learning rate", valid=_ratio),
         Option("max_seq_len", int, None, "tokens per sequence (default: the longest the start model was "
                "trained at, by its provenance, else the preset's)", valid=at_least(2)),

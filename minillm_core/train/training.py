@@ -57,6 +57,7 @@ from minillm_core.train.checkpoints import (
 )
 from minillm_core.train.checks import resolve_stage_dataset
 from minillm_core.train.model_pair import ModelPair
+from minillm_core.train.muon import use_optimizer
 from minillm_core.train.options import trackers
 from minillm_core.train.plugin_callbacks import plugin_callbacks
 from minillm_core.train.speedups import compile_requested, use_bf16
@@ -180,6 +181,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     except DataError as exc:
         raise SkillError(str(exc), hint="fix the record, or `--set lenient=true` to skip bad records") from exc
     _check_not_empty(trainer, run)
+    use_optimizer(trainer, settings.get("optimizer", "adamw"))
     _refuse_sharded_lora(trainer, stage)
     warn_fsdp_off(trainer, ctx.log)
     if not resume:  # only now that this run's data has been read: another run's checkpoints go
