@@ -39,13 +39,14 @@ from minillm_core.model.tokenizer import (
     with_chat_template,
 )
 from minillm_core.runs.stopping import StageStopped, stop_requested
-from minillm_core.train import answer_check, held_out_check, own_data
+from minillm_core.train import answer_check, held_out_check, own_data, preflight, stage_preflight
 from minillm_core.train.callbacks import (
     CheckpointMarker,
     FollowCpuLoad,
     JsonlLogger,
     ProgressBar,
     SampleAnswers,
+    StepTimer,
     StopAtStepBoundary,
 )
 from minillm_core.train.checkpoints import (
@@ -58,7 +59,6 @@ from minillm_core.train.checkpoints import (
 from minillm_core.train.checks import resolve_stage_dataset
 from minillm_core.train.model_pair import ModelPair
 from minillm_core.train.options import trackers
-from minillm_core.train import preflight, stage_preflight
 from minillm_core.train.plugin_callbacks import plugin_callbacks
 from minillm_core.train.speedups import compile_requested, use_bf16
 from minillm_core.train.stage_logs import StageLogs
@@ -174,9 +174,10 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
                       threads=ThreadPolicy(str(settings.get("threads", "auto")), log=ctx.log),
                       start=start)
     logs = StageLogs(ctx.workdir, name)  # this run's own until its model is saved
-    run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(logs.partial(logs.log)), append=resume),
-                     ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
-                                                       ctx.path(logs.partial(logs.samples)), append=resume),
+    timer = StepTimer()  # the one time-left figure, read by the log line and the progress bar
+    run.callbacks = [timer, CheckpointMarker(), JsonlLogger(ctx.path(logs.partial(logs.log)), timer, append=resume),
+                     ProgressBar(stage, timer), SampleAnswers(tokenizer, method.sample_style, ctx.log,
+                                                              ctx.path(logs.partial(logs.samples)), append=resume),
                      StopAtStepBoundary(), FollowCpuLoad(run.threads)]
     run.callbacks += plugin_callbacks(run)  # the training_callbacks hook: trackers and the like
     try:
