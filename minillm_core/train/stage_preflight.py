@@ -37,7 +37,8 @@ def preflight_check(kind: str, default_init: str | None) -> Callable[[StageConte
     def check(ctx: StageContext) -> list[Check]:
         figures = stage_figures(ctx, kind, default_init)
         if figures is None:
-            return [Check(WHAT, True, "not estimated: the start model's config is not on this machine yet")]
+            return [Check(WHAT, True, "not estimated: the start model's config is not on this machine yet, "
+                                      "or not one of a Llama, Qwen3 or Qwen3-MoE model")]
         fits = figures["memory"]["total"] <= figures["free"]
         hint = None if fits else figures["fits_instead"]
         detail = preflight.summary(figures) if fits else f"needs {preflight.summary(figures)}: it would not fit"
@@ -55,7 +56,10 @@ def stage_figures(ctx: StageContext, kind: str, default_init: str | None, cuda: 
     if model is None:
         return None
     config, vocab = model
-    shape = ModelShape.from_config(config, vocab)
+    try:
+        shape = ModelShape.from_config(config, vocab)
+    except (KeyError, TypeError, ValueError):  # a config of another shape: its model's own check will say
+        return None
     cuda = _cuda() if cuda is None else cuda
     free = preflight.free_memory(cuda) if free is None else free
     work = _workload(ctx, kind, default_init, shape, cuda)
@@ -98,8 +102,11 @@ def _model_config(ctx: StageContext, default_init: str | None) -> tuple[dict[str
     init = start_init(settings, ctx, default_init)
     folder = start_folder(settings, ctx, default_init)
     if folder is not None:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        return config, int(config["vocab_size"])
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            return config, int(config["vocab_size"])
+        except (OSError, ValueError, KeyError, TypeError):  # not a config this estimate reads
+            return None
     if init is not None and not default_init:
         return None  # a hub id: its config comes with the download, when the stage runs
     preset = resolve_preset(settings["preset"])  # a new model, or a start model an earlier stage will make
