@@ -104,6 +104,14 @@ def test_batch_size_auto_resolves_to_what_fits(tmp_path):
     assert figures["batch_size"] == preflight.largest_batch(tiny, work, free, most=1024) == 8
 
 
+def test_the_stage_trains_with_the_batch_its_preflight_chose():
+    from minillm_core.train.stage_preflight import batch_size
+
+    assert batch_size({"batch_size": "auto"}, {"batch_size": 32}) == 32
+    assert batch_size({"batch_size": "auto"}, None) == 1  # no estimate (a hub model not downloaded): the safest
+    assert batch_size({"batch_size": 8}, {"batch_size": 32}) == 8  # a number given is a number kept
+
+
 @pytest.mark.parametrize("value", ["0", "x", "1.5"])
 def test_batch_size_takes_a_whole_number_or_auto(tmp_path, value):
     result = invoke("run", "pretrain", "--workdir", str(tmp_path), "--dry-run", "--set", f"batch_size={value}")

@@ -107,14 +107,16 @@ class Workload:
     pairs: bool = False  # dpo: chosen and rejected in one batch, and a frozen reference model
     cuda: bool = False
     eager_attention: bool = False  # attention scores kept (attn_implementation=eager)
+    lora: bool = False  # only small adapters train: no gradients or optimizer states for the weights
 
 
 def estimate_memory(shape: ModelShape, work: Workload) -> dict[str, int]:
     """The estimated peak of one training step, in bytes, by part, and their `total`."""
     params = shape.parameters
     tokens = work.batch * work.seq_len * (2 if work.pairs else 1)
-    parts = {"weights": FLOAT32 * params, "gradients": FLOAT32 * params,
-             "optimizer": int(optimizer_bytes(work.optimizer) * params),
+    trainable = 0 if work.lora else params
+    parts = {"weights": FLOAT32 * params, "gradients": FLOAT32 * trainable,
+             "optimizer": int(optimizer_bytes(work.optimizer) * trainable),
              "reference_model": FLOAT32 * params if work.pairs else 0,
              "activations": tokens * activation_bytes_per_token(shape, work)}
     if work.bf16:  # autocast keeps a bf16 copy of each weight during the forward pass

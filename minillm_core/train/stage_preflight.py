@@ -99,7 +99,6 @@ def _model_config(ctx: StageContext, default_init: str | None) -> tuple[dict[str
     """(config keyword arguments, embedding rows): the start model's config.json, else the preset's config
     with the rows the stage would build a new model with."""
     settings = ctx.settings
-    init = start_init(settings, ctx, default_init)
     folder = start_folder(settings, ctx, default_init)
     if folder is not None:
         try:
@@ -107,7 +106,7 @@ def _model_config(ctx: StageContext, default_init: str | None) -> tuple[dict[str
             return config, int(config["vocab_size"])
         except (OSError, ValueError, KeyError, TypeError):  # not a config this estimate reads
             return None
-    if init is not None and not default_init:
+    if settings.get("init"):
         return None  # a hub id: its config comes with the download, when the stage runs
     preset = resolve_preset(settings["preset"])  # a new model, or a start model an earlier stage will make
     tokens = preflight.tokenizer_size(tokenizer_for_new_model(settings.get("tokenizer"), ctx.workdir))
@@ -123,7 +122,8 @@ def _workload(ctx: StageContext, kind: str, default_init: str | None, shape: Mod
     return Workload(batch=1 if batch == AUTO else int(batch), seq_len=_seq_len(ctx, default_init),
                     bf16=use_bf16(settings["bf16"], cuda, shape.parameters),
                     checkpointing=bool(args.get("gradient_checkpointing") or args.get("activation_checkpointing")),
-                    optimizer=str(args.get("optim") or "adamw_torch"), pairs=kind == "dpo", cuda=cuda)
+                    optimizer=str(args.get("optim") or "adamw_torch"), pairs=kind == "dpo", cuda=cuda,
+                    lora=bool(settings.get("lora")))
 
 
 def _seq_len(ctx: StageContext, default_init: str | None) -> int:
