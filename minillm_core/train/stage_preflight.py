@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from minillm_core.contract.skill import Check, StageContext
@@ -66,9 +67,11 @@ def stage_figures(ctx: StageContext, kind: str, default_init: str | None, cuda: 
     sequences, tokens_per_sequence = _dataset_sequences(ctx, kind, work.seq_len)
     if settings["batch_size"] == AUTO:
         most = min(AUTO_MOST, max(1, (sequences or AUTO_MOST) // world_size()))
-        work = Workload(**{**vars(work), "batch": preflight.largest_batch(shape, work, free, most) or 1})
+        work = replace(work, batch=preflight.largest_batch(shape, work, free, most) or 1)
     memory = preflight.estimate_memory(shape, work)
-    speed, source = preflight.stored_tokens_per_s(str(settings["preset"]), shape.parameters, work.bf16, cuda)
+    new_model = start_folder(settings, ctx, default_init) is None  # else the preset need not describe the model
+    speed, source = preflight.stored_tokens_per_s(str(settings["preset"]) if new_model else "", shape.parameters,
+                                                  work.bf16, cuda)
     figures = {"device": "GPU" if cuda else "CPU", "free": free, "memory": memory, "parameters": shape.parameters,
                "batch_size": work.batch, "seq_len": work.seq_len, "bf16": work.bf16,
                "gradient_checkpointing": work.checkpointing,
