@@ -285,7 +285,7 @@ def presets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for agents.")
 def presets_list(as_json: bool) -> None:
     """Every preset: architecture, size and default sequence length."""
-    from minillm_core.model.presets import list_presets  # imports transformers: only when asked
+    from minillm_core.model.presets import list_presets
 
     rows = [{"name": p.name, "architecture": p.architecture, "description": p.description,
              "hidden_size": p.config.get("hidden_size"), "layers": p.config.get("num_hidden_layers"),

@@ -91,11 +91,14 @@ def _describe_state(state: dict[str, Any]) -> str:
     for stage in state["stages"]:
         line = f"  {stage['skill']:<14} {stage['status']:<9}"
         if stage["status"] == "running" and stage.get("step") is not None:
+            eta = "after the next steps" if stage["eta_s"] is None else f"{stage['eta_s']:.0f} s"
             line += f" step {stage['step']}/{stage['total_steps']}  loss {stage['loss']:.3f}"
-            line += f"  {stage['tokens_per_s'] or 0:,.0f} tok/s  ETA {stage['eta_s'] or 0:.0f} s"
+            line += f"  {stage['tokens_per_s'] or 0:,.0f} tok/s  ETA {eta}"
         elif stage.get("summary"):
             line += f" {stage['summary']}"
         lines.append(line)
+        if stage.get("preflight") and stage["status"] == "running":
+            lines.append(f"  {'':<14} preflight: {stage['preflight']}")
         if stage.get("last_sample"):
             sample = stage["last_sample"]
             lines.append(f"  {'':<14} sample at step {sample['step']}: "

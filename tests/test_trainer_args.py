@@ -60,6 +60,16 @@ def test_args_reach_the_trainer_and_win_over_the_defaults(trained):
     assert settings["args"] == {"weight_decay": 0.1, "lr_scheduler_type": "constant", "adam_beta2": 0.95}
 
 
+def test_the_stage_reports_its_preflight_beside_the_measured_peak(trained):
+    """The estimate the plan made and the peak the run reached, in the stage's metrics (the preflight)."""
+    _workdir, seen, report = trained
+    preflight = report["stages"][0]["metrics"]["preflight"]
+    assert preflight["batch_size"] == seen[0].per_device_train_batch_size == 16
+    assert preflight["memory"]["total"] > preflight["memory"]["activations"] > 0 and preflight["free"] > 0
+    assert preflight["measured_peak"] > 0  # the rise over the stage's start (Linux: peak RSS; GPU: allocated)
+    assert preflight["time"]["tokens"] == 3 * 16 * 128  # max_steps x batch x seq_len
+
+
 @pytest.mark.parametrize("pair, message", [
     ("args.nonsense=1", "not a field of transformers.TrainingArguments: 'nonsense'"),
     ("args.weight_decy=0.1", "'weight_decy' (did you mean 'weight_decay'?)"),

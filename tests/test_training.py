@@ -20,7 +20,7 @@ STAGES = {
     "sft": ["max_steps=30", "lr=1e-3", "log_steps=5", "save_steps=15"],
     "dpo": ["max_steps=16", "lr=1e-4", "batch_size=8", "log_steps=2", "save_steps=8"],
 }
-LOG_KEYS = {"step", "total_steps", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "remaining_s"}
+LOG_KEYS = {"step", "total_steps", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "remaining_s", "time"}
 
 
 @pytest.fixture(scope="module")

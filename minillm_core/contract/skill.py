@@ -81,10 +81,12 @@ class Check:
     detail: str
     made_by: str | None = None
     hint: str | None = None
+    figures: dict[str, Any] | None = None  # what the check measured or estimated (the training preflight's)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"what": self.what, "holds": self.holds, "detail": self.detail,
-                "made_by": self.made_by, "hint": self.hint}
+        checked = {"what": self.what, "holds": self.holds, "detail": self.detail,
+                   "made_by": self.made_by, "hint": self.hint}
+        return {**checked, "figures": self.figures} if self.figures is not None else checked
 
 
 RunFn = Callable[[StageContext], StageResult]

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+
+if TYPE_CHECKING:  # transformers is imported where a model is made: a preset's figures (the preflight) need none
+    from transformers import PretrainedConfig, PreTrainedModel
 
 DEFAULT_VOCAB_SIZE = 6400
 
@@ -182,6 +184,8 @@ def model_config(
     `vocab_size` should come from the tokenizer (see `vocab_size_for`); it wins over a vocab_size
     written in a YAML file. Unknown name: ValueError listing the valid ones.
     """
+    from transformers import AutoConfig
+
     preset = resolve_preset(preset_or_yaml)
     kwargs = {**preset.config, "vocab_size": vocab_size, **overrides}
     return AutoConfig.for_model(preset.architecture, **kwargs)
@@ -196,6 +200,8 @@ def vocab_size_for(tokenizer: Any, minimum: int = 0) -> int:
 
 def build_model(config: PretrainedConfig) -> PreTrainedModel:
     """A randomly initialised causal LM for `config` (seed torch first for a reproducible one)."""
+    from transformers import AutoModelForCausalLM
+
     return AutoModelForCausalLM.from_config(config)
 
 

@@ -44,8 +44,14 @@ def training_table(results: dict[str, dict[str, Any]]) -> str:
         rows.append(f"| {name} | {finished} | {m.get('steps')} | {m.get('tokens', 0):,} | "
                     f"{m.get('first_loss')} -> {m.get('final_loss')} | {m.get('tokens_per_s')} | "
                     f"{r['duration_s']:.0f} s | {s.get('preset')}, {s.get('lr')}, "
-                    f"{s.get('batch_size')} x {m.get('seq_len', s.get('max_seq_len'))} | {_tokenizer(m)} |")
+                    f"{_batch(m, s)} x {m.get('seq_len', s.get('max_seq_len'))} | {_tokenizer(m)} |")
     return "\n".join(rows) if len(rows) > 2 else ""
+
+
+def _batch(metrics: dict[str, Any], settings: dict[str, Any]) -> str:
+    """The micro-batch the stage trained with: `batch_size=auto` shows what its preflight chose."""
+    chosen = (metrics.get("preflight") or {}).get("batch_size")
+    return f"auto: {chosen}" if settings.get("batch_size") == "auto" and chosen else str(settings.get("batch_size"))
 
 
 def _tokenizer(metrics: dict[str, Any]) -> str:

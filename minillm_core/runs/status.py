@@ -1,7 +1,8 @@
 """What `minillm-skill status` and `stop` say about a run, read from its record and the logs it writes.
 
 Reading never disturbs the run: the record (runs.py), the last line of each stage's JSONL log (step, loss,
-tokens/s, ETA) and of its sample answers, and the report once it is written.
+tokens/s, ETA) and of its sample answers, and the report once it is written. The ETA is the log line's,
+less the time since it was written (minillm_core/util/eta.py): one figure, the same the progress bar shows.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from minillm_core.runs.record import FINISHED, RunRecord, current_status, is_alive, latest_run_id, read_record
+from minillm_core.util.eta import time_left_now
 
 _PROGRESS = {"step": "step", "total_steps": "total_steps", "loss": "loss", "tokens_per_s": "tokens_per_s",
-             "elapsed_s": "elapsed_s", "remaining_s": "eta_s"}  # log line key -> status key
+             "elapsed_s": "elapsed_s"}  # log line key -> status key
 
 
 def describe(workdir: Path, run_id: str | None = None) -> dict[str, Any]:
@@ -40,11 +42,14 @@ def _stage(workdir: Path, stage: dict[str, Any]) -> dict[str, Any]:
     """A finished stage: its summary (the report has the rest). A running one: its progress, from its logs,
     which are the stage's, not the run's: once it has ended, a later run of the stage writes them."""
     row = {key: stage.get(key) for key in ("skill", "status", "summary", "duration_s")}
+    if stage.get("preflight"):  # the training stage's estimate of its peak memory and time
+        row["preflight"] = stage["preflight"]
     if stage.get("status") != "running":
         return row
     line = _last_json_line(workdir / stage["log"]) if stage.get("log") else None
     if line:
         row.update({ours: line.get(theirs) for theirs, ours in _PROGRESS.items()})
+        row["eta_s"] = time_left_now(line.get("remaining_s"), line.get("time"))
     sample = _last_json_line(workdir / stage["samples"]) if stage.get("samples") else None
     if sample:
         row["last_sample"] = {key: sample.get(key) for key in ("step", "prompt", "answer")}

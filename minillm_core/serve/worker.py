@@ -44,7 +44,7 @@ def context_length(bot: Bot) -> int:
 def default_max_tokens(bot: Bot) -> int:
     """The sequence length the model was trained at (its folder's provenance), else FALLBACK_MAX_TOKENS: past
     the length it learned, a small model's text degrades while each token costs more."""
-    from minillm_core.train.start_model import trained_seq_len  # imports transformers: not at CLI start
+    from minillm_core.train.start_model import trained_seq_len
 
     return min(trained_seq_len(bot.path) or FALLBACK_MAX_TOKENS, context_length(bot))
 

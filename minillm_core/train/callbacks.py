@@ -15,6 +15,7 @@ from minillm_core.inference.samples import DEFAULT_PROMPTS, greedy_answers
 from minillm_core.runs.stopping import agree_to_stop, training_ended, training_started
 from minillm_core.train.checkpoints import mark_complete
 from minillm_core.util.cpu_threads import ThreadPolicy
+from minillm_core.util.eta import StepClock
 
 
 class CheckpointMarker(TrainerCallback):
@@ -66,33 +67,48 @@ class FollowCpuLoad(TrainerCallback):
         self.started = False
 
 
-class _Speed:
-    """Tokens/s over the last interval, and the time left at the session's average pace."""
+class StepTimer(TrainerCallback):
+    """The run's one clock (minillm_core/util/eta.py): the log line and the progress bar both read its time left.
+    First in the callback list, so a step has ended on it before the others read it."""
+
+    def __init__(self) -> None:
+        self.clock = StepClock()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.clock = StepClock()  # a resumed run starts its window afresh
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.clock.tick(state.global_step)
+
+    def remaining_s(self, state) -> float | None:
+        return self.clock.remaining_s(state.global_step, state.max_steps)
+
+
+class _TokenRate:
+    """Tokens/s over the last log interval."""
 
     def __init__(self, state):
         self.start = self.last_time = time.monotonic()
-        self.start_step, self.last_tokens = state.global_step, state.num_input_tokens_seen
+        self.last_tokens = state.num_input_tokens_seen
 
     def update(self, state) -> dict[str, float]:
         now = time.monotonic()
         tokens = state.num_input_tokens_seen
         rate = (tokens - self.last_tokens) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_tokens = now, tokens
-        done = max(state.global_step - self.start_step, 1)
-        elapsed = now - self.start
-        return {"tokens_per_s": round(rate, 1), "elapsed_s": round(elapsed, 1),
-                "remaining_s": round(elapsed / done * (state.max_steps - state.global_step), 1)}
+        return {"tokens_per_s": round(rate, 1), "elapsed_s": round(now - self.start, 1)}
 
 
 class JsonlLogger(TrainerCallback):
-    """logs/<stage>.jsonl: one JSON line per log step, so nobody has to scrape a progress bar."""
+    """logs/<stage>.jsonl: one JSON line per log step, so nobody has to scrape a progress bar. `time` (Unix
+    seconds) dates `remaining_s`, so `status` can age it."""
 
-    def __init__(self, path: Path, append: bool = False):
-        self.path, self.append = path, append
-        self.speed: _Speed | None = None
+    def __init__(self, path: Path, timer: StepTimer, append: bool = False):
+        self.path, self.timer, self.append = path, timer, append
+        self.rate: _TokenRate | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.speed = _Speed(state)
+        self.rate = _TokenRate(state)
         if state.is_world_process_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.append:
@@ -103,7 +119,8 @@ class JsonlLogger(TrainerCallback):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
         line = {"step": state.global_step, "total_steps": state.max_steps, "loss": logs["loss"],
-                "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"), **self.speed.update(state)}
+                "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"), **self.rate.update(state),
+                "remaining_s": self.timer.remaining_s(state), "time": round(time.time(), 1)}
         # And whatever else the trainer logged (DPO's rewards/*, GRPO's reward, ...), under its own name.
         line.update({key: value for key, value in logs.items()
                      if key not in ("loss", "learning_rate", "grad_norm") and isinstance(value, (int, float))})
@@ -112,28 +129,35 @@ class JsonlLogger(TrainerCallback):
 
 
 class ProgressBar(TrainerCallback):
-    """A progress bar on stderr with loss, tokens/s and ETA (stdout belongs to --json)."""
+    """A progress bar on stderr with loss, tokens/s and the time left (stdout belongs to --json). The time left
+    is the StepTimer's, the log line's: tqdm's own estimate, which counts the start-up, is left out."""
 
-    def __init__(self, stage: str):
-        self.stage = stage
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+    def __init__(self, stage: str, timer: StepTimer):
+        self.stage, self.timer = stage, timer
         self.bar = None
-        self.speed: _Speed | None = None
+        self.rate: _TokenRate | None = None
+        self.figures: dict[str, str] = {}
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.on_train_end(args, state, control)  # the bar of a run that ran out of memory (oom.py) ends
-            self.speed = _Speed(state)
+            self.rate = _TokenRate(state)
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.stage, file=sys.stderr,
-                            unit="step", dynamic_ncols=True)
+                            unit="step", dynamic_ncols=True, bar_format=self.FORMAT)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:
+            remaining = self.timer.remaining_s(state)
+            self.figures["left"] = "?" if remaining is None else tqdm.format_interval(remaining)
+            self.bar.set_postfix(self.figures, refresh=False)
             self.bar.update(state.global_step - self.bar.n)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.bar is not None and logs and "loss" in logs:
-            speed = self.speed.update(state)
-            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", tok_s=f"{speed['tokens_per_s']:.0f}")
+            self.figures.update(loss=f"{logs['loss']:.3f}", tok_s=f"{self.rate.update(state)['tokens_per_s']:.0f}")
+            self.bar.set_postfix(self.figures)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

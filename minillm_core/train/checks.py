@@ -119,7 +119,14 @@ def tokenizer_check(ctx: StageContext) -> list[Check]:
     return [Check(what, True, f"found {path}")]
 
 
-def training_checks(kind: str) -> Callable[[StageContext], list[Check]]:
-    """A training stage's preconditions beyond `requires`: its dataset (and first records), its tokenizer."""
+def training_checks(kind: str, default_init: str | None = None) -> Callable[[StageContext], list[Check]]:
+    """A training stage's preconditions beyond `requires`: its dataset (and first records), its tokenizer, and
+    that it fits in memory (the preflight, minillm_core/train/stage_preflight.py)."""
     data = dataset_check(kind)
-    return lambda ctx: data(ctx) + tokenizer_check(ctx)
+
+    def checks(ctx: StageContext) -> list[Check]:
+        from minillm_core.train.stage_preflight import preflight_check  # here: `minillm-skill list` plans nothing
+
+        return data(ctx) + tokenizer_check(ctx) + preflight_check(kind, default_init)(ctx)
+
+    return checks

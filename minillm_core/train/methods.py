@@ -79,7 +79,8 @@ class TrainingMethod:
             EXTRA_ARGS, dict, None, f"`args.NAME=VALUE`: any field of {self.config.replace(':', '.')} (weight_decay, "
             "lr_scheduler_type, optim, gradient_checkpointing, ...), passed to the trainer as given",
             valid=self._known_fields)}
-        return Skill.from_folder(folder, run=run or train_only, options=options, checks=training_checks(self.kind),
+        return Skill.from_folder(folder, run=run or train_only, options=options,
+                                 checks=training_checks(self.kind, self.default_init),
                                  inputs=training_inputs(self.kind, builds_new_model=self.default_init is None))
 
 

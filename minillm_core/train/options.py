@@ -58,7 +58,7 @@ def _pushable(repo_id: str) -> str | None:
 
 
 def _preset(value: str) -> str | None:
-    from minillm_core.model.presets import resolve_preset  # imports transformers: only when a preset is given
+    from minillm_core.model.presets import resolve_preset
 
     try:
         resolve_preset(value)
@@ -67,6 +67,23 @@ def _preset(value: str) -> str | None:
     except (ValueError, OSError, TypeError, KeyError, yaml.YAMLError) as exc:
         return str(exc)
     return None
+
+
+def whole_or_auto(raw: Any) -> int | str:
+    """An option value that is a whole number or the word auto; anything else is left for `valid` to name."""
+    text = str(raw).strip().lower()
+    if text == "auto":
+        return text
+    try:
+        return int(raw) if not isinstance(raw, float) or raw.is_integer() else str(raw)
+    except ValueError:
+        return str(raw)
+
+
+def _batch_size(value: int | str) -> str | None:
+    if value == "auto" or (isinstance(value, int) and value >= 1):
+        return None
+    return "must be a whole number from 1, or auto (the largest that fits in memory)"
 
 
 def _threads(value: str) -> str | None:
@@ -87,7 +104,8 @@ def training_options(**defaults: Any) -> dict[str, Option]:
         Option("output", str, None, "where the trained model goes (default out/<stage>)", is_path=True),
         Option("max_steps", int, -1, "stop after this many optimizer steps (-1: run `epochs` epochs)", valid=_steps),
         Option("epochs", float, 1.0, "passes over the dataset", valid=positive_epochs),
-        Option("batch_size", int, 16, "sequences per device per step", valid=at_least(1)),
+        Option("batch_size", whole_or_auto, 16, "sequences per device per step, or auto: the largest power of two "
+               "whose estimated peak memory fits in the device's free memory (the preflight)", valid=_batch_size),
         Option("grad_accum", int, 1, "gradient accumulation steps", valid=at_least(1)),
         Option("lr", float, 5e-4, "peak learning rate (cosine schedule with warmup)", valid=greater_than(0)),
         Option("optimizer", str, "adamw", "adamw, or muon (Muon for the hidden weight matrices, AdamW for the rest, "

@@ -8,7 +8,6 @@ from typing import Any
 
 from minillm_core.contract.outputs import read_marker, workdir_relative
 from minillm_core.contract.skill import SkillError, StageContext
-from minillm_core.model.loading import ModelLoadError, load_model
 from minillm_core.model.presets import build_model, model_config, resolve_preset, vocab_size_for
 from minillm_core.model.tokenizer import load_tokenizer, tokenizer_for_new_model
 
@@ -35,6 +34,8 @@ def load_start_model(settings: dict[str, Any], ctx: StageContext, default_init: 
         ctx.log.info("building a new %s model (preset %s, %d embedding rows) with the tokenizer in %s",
                      config.model_type, settings["preset"], config.vocab_size, folder)
         return build_model(config), tokenizer
+    from minillm_core.model.loading import ModelLoadError, load_model  # torch: here, the preflight reads the rest
+
     path = _local_model_path(init, ctx)
     ctx.log.info("starting from %s", path)
     try:

@@ -39,13 +39,14 @@ from minillm_core.model.tokenizer import (
     with_chat_template,
 )
 from minillm_core.runs.stopping import StageStopped, stop_requested
-from minillm_core.train import answer_check, held_out_check, oom, own_data
+from minillm_core.train import answer_check, held_out_check, oom, own_data, preflight, stage_preflight
 from minillm_core.train.callbacks import (
     CheckpointMarker,
     FollowCpuLoad,
     JsonlLogger,
     ProgressBar,
     SampleAnswers,
+    StepTimer,
     StopAtStepBoundary,
 )
 from minillm_core.train.checkpoints import (
@@ -71,6 +72,7 @@ from minillm_core.train.start_model import (
 )
 from minillm_core.util.cpu_threads import ThreadPolicy
 from minillm_core.util.distributed import is_main_process, process_state
+from minillm_core.util.peak_memory import PeakMemory
 
 if TYPE_CHECKING:  # methods imports this module to run a stage: a type-only reference keeps one direction
     from minillm_core.train.methods import TrainingMethod
@@ -155,6 +157,8 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     name = run_name(stage, output, ctx.workdir)  # logs and checkpoints are named after the output folder
     checkpoints = ctx.path(f"out/.checkpoints/{name}")
     dataset, requested = resolve_stage_dataset(method.kind, ctx)
+    figures = _preflight(ctx, method)  # before the model is built: its peak is measured from here
+    peak = PeakMemory(torch.cuda.is_available())
     transformers.set_seed(settings["seed"])
     model, tokenizer = load_start_model(settings, ctx, method.default_init)
     if method.sample_style == "chat":  # a chat stage starting from a base model gives it our chat template
@@ -162,7 +166,8 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     start = start_folder(settings, ctx, method.default_init)  # the local folder, None for a new model or hub id
     seq_len = sequence_length(settings, start, ctx)
     resume = can_resume(checkpoints, settings, ctx.log)
-    args = training_arguments(settings, checkpoints, count_parameters(model))
+    args = training_arguments({**settings, "batch_size": stage_preflight.batch_size(settings, figures)}, checkpoints,
+                              count_parameters(model))
     args.update(run_name=name, project="minillm-skill")  # how trackers name the run (trackio and wandb)
     if "tensorboard" in args["report_to"]:  # beside the other logs: the checkpoints folder goes at the end
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.path(f"logs/tensorboard/{name}"))
@@ -170,9 +175,10 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
                       threads=ThreadPolicy(str(settings.get("threads", "auto")), log=ctx.log),
                       start=start)
     logs = StageLogs(ctx.workdir, name)  # this run's own until its model is saved
-    run.callbacks = [CheckpointMarker(), JsonlLogger(ctx.path(logs.partial(logs.log)), append=resume),
-                     ProgressBar(stage), SampleAnswers(tokenizer, method.sample_style, ctx.log,
-                                                       ctx.path(logs.partial(logs.samples)), append=resume),
+    timer = StepTimer()  # the one time-left figure, read by the log line and the progress bar
+    run.callbacks = [timer, CheckpointMarker(), JsonlLogger(ctx.path(logs.partial(logs.log)), timer, append=resume),
+                     ProgressBar(stage, timer), SampleAnswers(tokenizer, method.sample_style, ctx.log,
+                                                              ctx.path(logs.partial(logs.samples)), append=resume),
                      StopAtStepBoundary(), FollowCpuLoad(run.threads)]
     run.callbacks += plugin_callbacks(run)  # the training_callbacks hook: trackers and the like
     try:
@@ -190,6 +196,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
     ctx.note(log=logs.partial(logs.log), samples=logs.partial(logs.samples), checkpoints=f"out/.checkpoints/{name}")
     result, recoveries = oom.train_recovering(trainer, checkpoint, checkpoints, ctx.log, train_or_load)
+    measured_peak = peak.rise()
     if stop_requested() and trainer.state.global_step < trainer.state.max_steps:  # keep the checkpoint, no model
         raise StageStopped(trainer.state.global_step, str(last_good_checkpoint(checkpoints)))
     _check_output(stage, ctx)  # the folder may have changed during a long run (every process: all or none stop)
@@ -203,6 +210,8 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         stage_result.metrics["out_of_memory"] = recoveries
         stage_result.summary += f"; {oom.summary(recoveries)}"
         stage_result.warnings.append(f"{stage} ran out of memory and went on with {oom.summary(recoveries)}")
+    if figures:  # the estimate beside what the run measured, so a wrong estimate shows
+        stage_result.metrics["preflight"] = {**figures, "measured_peak": measured_peak}
     if trainer.is_world_process_zero():
         write_training_card(output, stage, ctx.workdir, start_init(settings, ctx, method.default_init), dataset,
                             stage_result.metrics)
@@ -211,6 +220,16 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     if trainer.is_world_process_zero() and start:
         _check_after_training(stage, ModelPair(start, output), method.sample_style, stage_result, run)
     return stage_result
+
+
+def _preflight(ctx: StageContext, method: TrainingMethod) -> dict[str, Any] | None:
+    """The stage's preflight (stage_preflight.py), in the log and for `status`; `batch_size=auto` resolved."""
+    figures = stage_preflight.stage_figures(ctx, method.kind, method.default_init)
+    if figures:
+        line = preflight.summary(figures)
+        ctx.log.info("preflight: %s%s", line, " (batch_size=auto)" if ctx.settings["batch_size"] == "auto" else "")
+        ctx.note(preflight=line)
+    return figures
 
 
 def train_or_load(trainer: Trainer, checkpoint: Path | None, log: logging.Logger) -> TrainOutput:
