@@ -196,20 +196,30 @@ def _is_object_schema(parameters: Any) -> bool:
             and all(isinstance(name, str) for name in required))
 
 
-def run_tool_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[str, bool]:
-    """(the text the model gets back, whether the call ran). Errors are texts, never exceptions."""
+def call_problem(call: ToolCall, tools: dict[str, Tool]) -> str | None:
+    """Why `call` cannot be run against `tools` (None: it can): unreadable, an unknown tool, a tool that cannot
+    be called, or a required argument missing. run_tool_call gives the model this text after "error: "."""
     if call.error:
-        return f"error: {call.error}", False
+        return call.error
     tool = tools.get(call.name or "")
     if tool is None:
-        return f"error: unknown tool {call.name!r}; the tools are {', '.join(sorted(tools))}", False
+        return f"unknown tool {call.name!r}; the tools are {', '.join(sorted(tools))}"
     problem = tool_problem(tool)
     if problem:
-        return f"error: the tool {tool.name} cannot be called: {problem}", False
+        return f"the tool {tool.name} cannot be called: {problem}"
     required = tool.parameters.get("required", [])
     missing = [name for name in required if name not in call.arguments]
     if missing:
-        return f"error: {tool.name} needs the argument(s) {', '.join(missing)}", False
+        return f"{tool.name} needs the argument(s) {', '.join(missing)}"
+    return None
+
+
+def run_tool_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[str, bool]:
+    """(the text the model gets back, whether the call ran). Errors are texts, never exceptions."""
+    problem = call_problem(call, tools)
+    if problem:
+        return f"error: {problem}", False
+    tool = tools[call.name or ""]
     known = set(tool.parameters.get("properties", {}))
     try:
         return str(tool.function(**{k: v for k, v in call.arguments.items() if k in known})), True

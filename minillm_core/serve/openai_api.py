@@ -160,6 +160,15 @@ class ChatCompletionRequest(BaseModel):
 
 def parse_request(body: bytes) -> ChatCompletionRequest:
     """The request in a body; ApiError (400) for anything that is not a valid chat-completions request."""
+    data = read_json(body)
+    try:
+        return ChatCompletionRequest.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(list(exc.errors())) from None
+
+
+def read_json(body: bytes) -> Any:
+    """A request body's JSON; ApiError (400) for one that is not JSON, or that the server cannot take."""
     try:
         data = json.loads(body)
     except RecursionError:  # thousands of nested brackets: the parser recurses once per level
@@ -167,10 +176,7 @@ def parse_request(body: bytes) -> ChatCompletionRequest:
     except ValueError as exc:  # not JSON, not UTF-8 (UnicodeDecodeError), an integer of over 4,300 digits
         raise ApiError(400, f"the request body is not valid JSON ({exc})") from None
     _check_values(data)
-    try:
-        return ChatCompletionRequest.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(list(exc.errors())) from None
+    return data
 
 
 def _check_values(data: Any) -> None:

@@ -56,17 +56,21 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 def create_app(bot: Bot, api_key: str | None = None, max_tokens: int | None = None,
-               request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
+               request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S, plugin_tools: bool = False) -> Any:
     """The FastAPI app serving `bot`; with `api_key`, /v1 answers only `Authorization: Bearer <api_key>`. A reply
     is at most `max_tokens` tokens (default: the length the model was trained at; worker.default_max_tokens)
-    and `request_timeout` seconds."""
+    and `request_timeout` seconds. /v1/tools runs the built-in tools for the web chat, and the plugins' too with
+    `plugin_tools` (served_tools.py)."""
     from contextlib import asynccontextmanager
 
     from fastapi import APIRouter, Depends, FastAPI, Request
 
-    from minillm_core.serve.openai_api import ApiError, parse_request
+    from minillm_core.plugins.host import get_host
+    from minillm_core.serve.openai_api import ApiError, parse_request, read_json
+    from minillm_core.serve.served_tools import ServedTools
 
     worker = ModelWorker(bot, Limits(max_tokens or default_max_tokens(bot), request_timeout))
+    tools = ServedTools.from_plugins(get_host().chat_tools(), plugin_tools)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -81,6 +85,7 @@ def create_app(bot: Bot, api_key: str | None = None, max_tokens: int | None = No
 
     app = FastAPI(title="minillm-skill", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.worker = worker  # for the server to stop generation at once on Ctrl-C
+    app.state.tools = tools
     _add_error_handlers(app)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)] if api_key else [])
 
@@ -112,6 +117,16 @@ def create_app(bot: Bot, api_key: str | None = None, max_tokens: int | None = No
         parsed = parse_request(await _read_body(request))
         worker.check_limits(parsed)  # at once, rather than after the requests queued before it
         return await _complete(worker, parsed, request)
+
+    @v1.get("/tools")
+    async def tool_list() -> dict[str, Any]:
+        return tools.listing()
+
+    @v1.post("/tools/run")
+    async def run_tool(request: Request) -> dict[str, Any]:
+        call = tools.check(read_json(await _read_body(request)))
+        # In a thread: a plugin's tool may take its time, and the event loop keeps answering meanwhile.
+        return await asyncio.to_thread(tools.run, call)
 
     app.include_router(v1)
     return app
@@ -348,8 +363,11 @@ def _run_server(app: Any, host: str, port: int, model_path: Path) -> None:
               show_default=True, metavar="SECONDS",
               help='Cut a reply that has generated this long (finish_reason "length"), so that no request holds '
                    "the others back.")
+@click.option("--plugin-tools", is_flag=True,
+              help="Let the web chat (and /v1/tools/run) run the tools plugins add, not only the built-in "
+                   "calculator and lookup: a plugin's tool runs the plugin's code on this machine.")
 def serve_command(model_dir: Path | None, workdir: Path, host: str, port: int, api_key: str | None,
-                  mode: str, max_tokens: int | None, request_timeout: float) -> None:
+                  mode: str, max_tokens: int | None, request_timeout: float, plugin_tools: bool) -> None:
     """Serve a trained model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models, /health)."""
     _require_web_modules()
     if api_key is not None and not api_key.strip():
@@ -360,8 +378,12 @@ def serve_command(model_dir: Path | None, workdir: Path, host: str, port: int, a
         note("completion mode: each request continues its last message's text (no chat template)")
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         note(f"listening on {host} without --api-key: anyone who can reach this port can use the model")
-    app = create_app(bot, api_key, max_tokens, request_timeout)
+    app = create_app(bot, api_key, max_tokens, request_timeout, plugin_tools)
     limits = app.state.worker.limits
+    held_back = app.state.tools.held_back
+    if held_back:
+        note(f"the plugins' tools {', '.join(sorted(held_back))} are not run for the web chat; --plugin-tools "
+             "runs them")
     note(f"a reply is at most {limits.max_tokens} tokens and {limits.request_timeout:g} s "
          "(--max-tokens, --request-timeout)")
     try:
