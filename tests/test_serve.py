@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -147,28 +149,86 @@ def test_the_streamed_answer_is_the_same_text(client, model_id, identity_answer)
     assert {chunk.object for chunk in chunks} == {"chat.completion.chunk"} and len({c.id for c in chunks}) == 1
 
 
-def test_the_web_chat_streams_the_answer_in_a_real_browser(server, identity_answer, tmp_path):
-    """Chromium (Debian's package) driven by Playwright: load /, ask, see the streamed answer; a screenshot is
-    kept in $MINILLM_TEST_ARTIFACTS (default: the test's tmp folder)."""
+@contextmanager
+def browser_page(server: Server) -> Iterator[object]:
+    """The web chat in headless Chromium (Debian's package) driven by Playwright, answering greedily."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra has it)")
     chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
     if chromium is None:
         pytest.skip("no Chromium on this machine: `apt-get install chromium` (Debian) runs this test")
-    artifacts = Path(os.environ.get("MINILLM_TEST_ARTIFACTS", tmp_path))
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page()
         page.goto(server.root + "/")
         page.eval_on_selector("#temperature", "slider => { slider.value = '0'; slider.oninput(); }")  # greedy
-        page.fill("#prompt", WHO)
-        page.click("#send")
-        page.wait_for_function("!document.querySelector('#send').disabled"
-                               " && document.querySelectorAll('.message.assistant').length === 1", timeout=120_000)
+        yield page
+        browser.close()
+
+
+def ask_in_the_page(page, question: str) -> list[dict]:
+    """Ask, wait for the turn to end; the bodies of the chat-completion requests the page sent for it."""
+    sent: list[dict] = []
+    page.on("request", lambda request: sent.append(request.post_data_json)
+            if request.url.endswith("/v1/chat/completions") else None)
+    page.fill("#prompt", question)
+    page.click("#send")  # disables the button until the turn is over
+    page.wait_for_function("!document.querySelector('#send').disabled", timeout=120_000)
+    return sent
+
+
+def test_the_web_chat_streams_the_answer_in_a_real_browser(server, identity_answer, tmp_path):
+    """Load /, ask, see the streamed answer; a screenshot is kept in $MINILLM_TEST_ARTIFACTS (default: the
+    test's tmp folder)."""
+    artifacts = Path(os.environ.get("MINILLM_TEST_ARTIFACTS", tmp_path))
+    with browser_page(server) as page:
+        ask_in_the_page(page, WHO)
+        assert page.locator(".message.assistant").count() == 1
         shown = page.inner_text(".message.assistant")
         page.screenshot(path=str(artifacts / "web-chat.png"))
-        browser.close()
     assert shown.strip() == identity_answer.choices[0].message.content.strip()
     assert (artifacts / "web-chat.png").stat().st_size > 1000
+
+
+def test_the_web_chat_with_tools_on_calls_the_calculator_and_answers(server, tmp_path):
+    """Tools switched on, the page runs the tool loop: the model's calculator call and its result show, and the
+    answer after it has the sum (screenshot: web-chat-tools.png)."""
+    artifacts = Path(os.environ.get("MINILLM_TEST_ARTIFACTS", tmp_path))
+    with browser_page(server) as page:
+        page.check("#tools")
+        sent = ask_in_the_page(page, "What is 347 + 589?")
+        calls = page.locator(".message.tool .tool-call").all_inner_texts()
+        results = page.locator(".message.tool .tool-result").all_inner_texts()
+        answers = page.locator(".message.assistant").all_inner_texts()
+        bubbles = page.eval_on_selector_all("#messages > .message", "nodes => nodes.map(node => node.className)")
+        page.screenshot(path=str(artifacts / "web-chat-tools.png"))
+    assert len(calls) == 1 and calls[0].startswith("calculator("), calls
+    assert json.loads(calls[0].removeprefix("calculator(").removesuffix(")")) == {"expression": "347 + 589"}
+    assert results == ["→ 936"], results
+    # The call's result, then the reply it led to (a reply before the call shows only when it says something).
+    assert bubbles[0] == "message user" and bubbles[-2:] == ["message tool", "message assistant"], bubbles
+    assert "936" in answers[-1], answers
+    # What went to the model: the served schemas both times, then the call and its result as `tool_calls` and a
+    # `tool` message; no thinking switch unless one is chosen.
+    asked, answered = sent
+    assert asked["tools"] == answered["tools"] == httpx.get(f"{server.base_url}/tools", timeout=10).json()["data"]
+    call, result = answered["messages"][-2:]
+    assert call["role"] == "assistant" and call["tool_calls"][0]["function"]["name"] == "calculator", call
+    assert result == {"role": "tool", "tool_call_id": call["tool_calls"][0]["id"], "content": "936"}
+    assert "chat_template_kwargs" not in asked
+
+
+def test_the_web_chats_thinking_switch_sends_enable_thinking(server, client, model_id):
+    """Thinking "off" asks as `chat --no-think` does (the template's enable_thinking): the page shows the answer
+    an API client gets with the same switch."""
+    switch = {"enable_thinking": False}
+    expected = client.chat.completions.create(model=model_id, messages=[{"role": "user", "content": WHO}],
+                                              temperature=0, extra_body={"chat_template_kwargs": switch})
+    with browser_page(server) as page:
+        page.select_option("#thinking", "off")
+        [asked] = ask_in_the_page(page, WHO)
+        shown = page.inner_text(".message.assistant")
+    assert asked["chat_template_kwargs"] == switch and "tools" not in asked
+    assert shown.strip() == expected.choices[0].message.content.strip()
 
 
 def test_tools_go_into_the_prompt(client, model_id):
