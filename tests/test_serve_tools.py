@@ -104,3 +104,26 @@ def test_the_tool_endpoints_need_the_api_key_as_the_others_do(tmp_path):
     assert [response.status_code for response in refused] == [401, 401]
     assert refused[0].json()["error"]["code"] == "invalid_api_key"
     assert allowed.json()["result"] == "5"
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_serve_runs_a_plugins_tools_only_with_plugin_tools(tmp_path, monkeypatch, flag):
+    """The command's wiring: the flag reaches the app, and without it the start says what it holds back."""
+    from click.testing import CliRunner
+
+    from minillm_core.serve import server
+
+    served = []
+    monkeypatch.setattr(server, "load_bot", lambda path, mode: Bot(path, SimpleNamespace(config=SimpleNamespace()),
+                                                                    None, "chat"))
+    monkeypatch.setattr(server, "_run_server", lambda app, host, port, path: served.append(app))
+    register_shout()
+    model = tmp_path / "tiny-chat"
+    model.mkdir()
+    result = CliRunner().invoke(server.serve_command, ["--model", str(model), "--max-tokens", "16"]
+                                + ["--plugin-tools"] * flag)
+    assert result.exit_code == 0, result.output
+    [app] = served
+    assert ("shout" in app.state.tools.offered) is flag
+    assert ("the plugins' tools shout are not run for the web chat; --plugin-tools runs them" in result.output) \
+        is not flag
