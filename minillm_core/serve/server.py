@@ -6,7 +6,8 @@
 Any OpenAI client works with base_url http://HOST:PORT/v1. A chat model is talked to through its chat template
 (request `tools` go into it; <think> comes back as `reasoning_content`, <tool_call> blocks as `tool_calls`, which
 the client runs); a pretrain model continues the last message's text. The model is loaded the way `chat` loads
-it (chat.load_bot) and replies are generated the way `chat` generates them (generation.generate_reply).
+it (chat.load_bot) and replies are generated the way `chat` generates them (generation.generate_reply). The web
+chat at / is such a client: it runs the calls through /v1/tools/run (served_tools.py).
 
 Generating on one model is not thread-safe, so one worker thread does all of it, a request at a time, while the
 event loop keeps answering (health, models, queued requests); a streamed reply's text passes from that thread
