@@ -57,9 +57,11 @@ def work(tmp_path: Path) -> Path:
 
 CASES = [
     # (skill, arguments, exit code, text the message must contain)
-    ("pretrain", ["--set", "batch_size=0"], USAGE, "option 'batch_size': '0' is not allowed: must be at least 1"),
+    ("pretrain", ["--set", "batch_size=0"], USAGE,
+     "option 'batch_size': '0' is not allowed: must be a whole number from 1, or auto"),
     ("pretrain", ["--set", "batch_size=-3"], USAGE, "option 'batch_size'"),
-    ("pretrain", ["--set", "batch_size=many"], USAGE, "option 'batch_size': 'many' is not a valid int"),
+    ("pretrain", ["--set", "batch_size=many"], USAGE,
+     "option 'batch_size': 'many' is not allowed: must be a whole number from 1, or auto"),
     ("pretrain", ["--set", "grad_accum=0"], USAGE, "option 'grad_accum'"),
     ("pretrain", ["--set", "lr=-1"], USAGE, "option 'lr': '-1' is not allowed"),
     ("pretrain", ["--set", "lr=0"], USAGE, "option 'lr'"),

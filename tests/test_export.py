@@ -51,6 +51,7 @@ def run_export(workdir: Path, *sets: str):
     return invoke(*args)
 
 
+@pytest.mark.slow  # seconds of training or exporting: the fast suite stays under 3 minutes
 def test_f16_export_through_the_skill_matches_the_original(chat_model, tmp_path):
     result = run_export(tmp_path, "format=gguf", f"model={chat_model}")
     assert result.exit_code == 0, result.output
@@ -76,6 +77,7 @@ def test_modelfile_points_at_the_file_with_template_and_stops(chat_model, tmp_pa
     assert "PARAMETER temperature 0.7" in text
 
 
+@pytest.mark.slow  # seconds of training or exporting: the fast suite stays under 3 minutes
 def test_q8_0_is_smaller_and_mostly_agrees(chat_model, tmp_path):
     f16 = export_gguf(chat_model, tmp_path / "sft-f16.gguf", quant="f16")
     q8 = export_gguf(chat_model, tmp_path / "sft-q8_0.gguf", quant="q8_0")

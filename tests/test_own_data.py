@@ -88,6 +88,7 @@ def code_word_chats(count: int) -> list[dict]:
                           {"role": "assistant", "content": f"Code word {n} is kiwi{n}."}]} for n in range(count)]
 
 
+@pytest.mark.slow  # seconds of training or exporting: the fast suite stays under 3 minutes
 def test_sft_on_your_file_holds_out_a_split_never_trained_on_and_measures_both_models(tmp_path, monkeypatch):
     from minillm_core.contract.outputs import read_marker
     from minillm_core.train.stages import sft
@@ -134,6 +135,7 @@ def test_a_dataset_with_its_own_held_out_file_trains_on_every_record(tmp_path):
     assert metrics["on_your_data"]["items"] == 48
 
 
+@pytest.mark.slow  # seconds of training or exporting: the fast suite stays under 3 minutes
 def test_eval_split_zero_measures_nothing_and_a_split_too_large_is_refused(tmp_path):
     start = save_tiny_model(tmp_path / "start", seed=3)
     data = tmp_path / "mine.jsonl"

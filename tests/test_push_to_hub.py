@@ -20,6 +20,7 @@ def token(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", "hf_test_token")
 
 
+@pytest.mark.slow  # seconds of training or exporting: the fast suite stays under 3 minutes
 def test_the_model_folder_is_pushed_in_one_commit(hub, token, workdir):
     result = invoke("run", "pretrain", "--workdir", str(workdir), "--json", *TINY, "--set", "push_to_hub=me/tiny-lm")
     assert result.exit_code == 0, result.output
@@ -47,6 +48,7 @@ def test_a_push_that_cannot_work_is_refused_before_training(monkeypatch, tmp_pat
     assert not (workdir / "out").exists()
 
 
+@pytest.mark.slow  # seconds of training or exporting: the fast suite stays under 3 minutes
 def test_a_failed_upload_keeps_the_model_and_says_how_to_push_it(hub, token, workdir, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())  # the hub is down
     result = invoke("run", "pretrain", "--workdir", str(workdir), "--json", *TINY, "--set", "push_to_hub=me/tiny-lm")

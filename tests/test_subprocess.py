@@ -28,9 +28,13 @@ def test_list_and_show():
     assert shown.returncode == 0 and "name: bot-start" in shown.stdout
 
 
+SUBPROCESS = pytest.mark.slow  # a few seconds each to start; the usage errors stay in the fast suite
+
+
 @pytest.mark.parametrize("args, code", [
-    (["run", "nope"], 2), (["run", "sft", "--set", "bogus=1"], 2), (["run", "dpo"], 3),
-    (["run", "dpo", "--dry-run"], 3), (["run", "bot-start", "--dry-run"], 0),
+    (["run", "nope"], 2), (["run", "sft", "--set", "bogus=1"], 2),
+    pytest.param(["run", "dpo"], 3, marks=SUBPROCESS), pytest.param(["run", "dpo", "--dry-run"], 3, marks=SUBPROCESS),
+    pytest.param(["run", "bot-start", "--dry-run"], 0, marks=SUBPROCESS),
 ])
 def test_exit_codes_and_one_json_document_on_stdout(tmp_path, args, code):
     result = cli(*args, "--workdir", str(tmp_path), "--json")
