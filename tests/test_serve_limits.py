@@ -16,6 +16,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,9 +87,20 @@ class LiveServer:
                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
         return head.encode() + data
 
+    def connections(self) -> set:
+        return set(self.server.server_state.connections)
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(GUARD_S)
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    """Until the server's state says `condition` (it changes on the server's thread), at most GUARD_S."""
+    deadline = time.monotonic() + GUARD_S
+    while not condition():
+        assert time.monotonic() < deadline, "the server's state did not change"
+        time.sleep(0.005)
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +190,14 @@ def test_a_request_whose_client_left_before_its_turn_is_never_generated(unbounde
     with socket.create_connection(("127.0.0.1", unbounded.port), GUARD_S) as running:
         running.sendall(huge)
         assert model.stepped.wait(GUARD_S)
+        before = unbounded.connections()
         with socket.create_connection(("127.0.0.1", unbounded.port), GUARD_S) as waiting:
             waiting.sendall(huge)  # behind the running one; its client leaves before its turn comes
+            # uvicorn's connection for it has read the request (its `cycle` runs the app on it)
+            wait_for(lambda: any(getattr(c, "cycle", None) for c in unbounded.connections() - before))
+            its_connection = unbounded.connections() - before
+        # Its leaving is seen while it waits: only then does the running one end, and its turn come.
+        wait_for(lambda: not its_connection & unbounded.connections())
     answer = unbounded.post(SMALL)
     assert answer.status_code == 200, answer.text
     assert model.replies - begun == 2  # the first huge reply and the small one: the second huge one never began
