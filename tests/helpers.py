@@ -103,3 +103,19 @@ EMBEDDED = Path(__file__).resolve().parents[1] / "dataset" / "embedded"
 def read_embedded(name: str) -> list[dict]:
     """The records of a file of the embedded dataset."""
     return [json.loads(line) for line in (EMBEDDED / name).read_text(encoding="utf-8").splitlines()]
+
+
+def line_model():
+    """One linear layer that returns the loss a transformers Trainer reads: a model of milliseconds a step, for
+    tests of the training loop around it (resuming, out of memory)."""
+    import torch
+
+    class Line(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def forward(self, x, labels):
+            return {"loss": torch.nn.functional.mse_loss(self.layer(x), labels)}
+
+    return Line()

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from minillm_core.contract.skill import SkillError
+from tests.helpers import line_model
 
 LOG = logging.getLogger("test")
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (injected by the test)"
@@ -36,14 +37,6 @@ def line_trainer(output_dir: Path, batch_size: int, seen: dict[int, list[float]]
 
     from minillm_core.train.callbacks import CheckpointMarker
 
-    class Line(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(1, 1)
-
-        def forward(self, x, labels):
-            return {"loss": torch.nn.functional.mse_loss(self.layer(x), labels)}
-
     class Failing(Trainer):
         def training_step(self, model, inputs, *args, **kwargs):
             error = error_at(self.state.global_step)
@@ -58,7 +51,7 @@ def line_trainer(output_dir: Path, batch_size: int, seen: dict[int, list[float]]
     args = TrainingArguments(str(output_dir), max_steps=4, save_steps=2, logging_steps=1, learning_rate=0.01,
                              per_device_train_batch_size=batch_size, use_cpu=True, report_to="none",
                              disable_tqdm=True, seed=0)
-    return Failing(model=Line(), args=args, train_dataset=data, callbacks=[CheckpointMarker()])
+    return Failing(model=line_model(), args=args, train_dataset=data, callbacks=[CheckpointMarker()])
 
 
 def train(trainer, output_dir: Path):

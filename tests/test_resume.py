@@ -14,6 +14,7 @@ import pytest
 from safetensors import safe_open
 
 from minillm_core.train.checkpoints import MARKER, last_good_checkpoint, prepare_checkpoint_dir
+from tests.helpers import line_model
 
 PRETRAIN = [sys.executable, "-m", "minillm_core", "run", "pretrain", "--json", "--set", "max_steps=40",
             "--set", "save_steps=10", "--set", "log_steps=5", "--set", "lr=2e-3"]
@@ -28,14 +29,6 @@ def tiny_trainer(output_dir: Path, steps: list[int]):
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    class Line(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(1, 1)
-
-        def forward(self, x, labels):
-            return {"loss": torch.nn.functional.mse_loss(self.layer(x), labels)}
-
     class CountSteps(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             steps.append(state.global_step)
@@ -44,7 +37,7 @@ def tiny_trainer(output_dir: Path, steps: list[int]):
     data = [{"x": torch.tensor([float(i)]), "labels": torch.tensor([2.0 * i])} for i in range(16)]
     args = TrainingArguments(str(output_dir), max_steps=3, save_steps=1, logging_steps=1, per_device_train_batch_size=2,
                              learning_rate=0.01, use_cpu=True, report_to="none", disable_tqdm=True, seed=0)
-    return Trainer(model=Line(), args=args, train_dataset=data, callbacks=[CountSteps()])
+    return Trainer(model=line_model(), args=args, train_dataset=data, callbacks=[CountSteps()])
 
 
 def test_a_resumed_run_trains_exactly_to_max_steps_even_from_its_last_steps_checkpoint(tmp_path):
