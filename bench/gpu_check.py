@@ -61,10 +61,10 @@ def environment() -> dict[str, Any]:
     try:
         import torch
     except ImportError:
-        return {**env, "cuda": False, "device": None, "memory_gb": None}
+        return {**env, "cuda": False, "device": None, "memory_gib": None}
     cuda = torch.cuda.is_available()
     env.update(cuda=cuda, cuda_version=torch.version.cuda, device=torch.cuda.get_device_name(0) if cuda else None,
-               memory_gb=round(torch.cuda.get_device_properties(0).total_memory / GIB, 1) if cuda else None)
+               memory_gib=round(torch.cuda.get_device_properties(0).total_memory / GIB, 1) if cuda else None)
     return env
 
 
@@ -118,8 +118,8 @@ def out_of_memory_run(preset: str, seq_len: int, data: str, workdir: str, leave_
             batch *= 2
     stage, check = plan(batch)
     result = stage.skill.run(stage.context)
-    return {"batch_size": batch, "free_gb": round(check.figures["free"] / GIB, 2), "simulated": simulate,
-            "estimate_gb": round(check.figures["memory"]["total"] / GIB, 2), "preflight_holds": check.holds,
+    return {"batch_size": batch, "free_gib": round(check.figures["free"] / GIB, 2), "simulated": simulate,
+            "estimate_gib": round(check.figures["memory"]["total"] / GIB, 2), "preflight_holds": check.holds,
             "preflight": check.detail, "steps": result.metrics["steps"],
             "out_of_memory": result.metrics.get("out_of_memory", []), "summary": result.summary}
 
@@ -207,7 +207,7 @@ def table(report: dict[str, Any]) -> str:
     oom = report["out_of_memory"]
     if "out_of_memory" in oom:
         lines.append(f"  out of memory{' (simulated)' if oom['simulated'] else ''}: batch {oom['batch_size']} "
-                     f"with {oom['free_gb']} GiB free (preflight {'passed' if oom['preflight_holds'] else 'refused'}"
+                     f"with {oom['free_gib']} GiB free (preflight {'passed' if oom['preflight_holds'] else 'refused'}"
                      f"), {len(oom['out_of_memory'])} recoveries, {oom['steps']} steps: {oom['summary']}")
     else:
         lines.append(f"  out of memory: {oom.get('skipped') or oom.get('error')}")
