@@ -7,8 +7,8 @@ and norm weights stay with AdamW, as in every Muon recipe.
 
 Why not `torch.optim.Muon` (torch 2.13): it orthogonalises in bfloat16, one matrix at a time, and takes one kind
 of parameter only. On a CPU without bfloat16 matrix instructions that made an optimizer step of the tiny model
-take 5.1 s instead of 0.25 s in float32 (measured side by side, one thread). Here the matrices of one shape are
-orthogonalised together, in float32 on a CPU and bfloat16 on a GPU, with torch's coefficients and its
+take 5.1 s instead of 0.25 s in float32 (one after the other in one process, one thread). Here the matrices of
+one shape are orthogonalised together, in float32 on a CPU and bfloat16 on a GPU, with torch's coefficients and its
 AdamW-matching learning-rate scale (Moonshot's `match_rms_adamw`: 0.2 * sqrt(max(rows, columns))), so the
 AdamW learning rate of a recipe serves both kinds of parameter.
 """
