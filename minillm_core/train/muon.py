@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.adamw import adamw
 from transformers import Trainer
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # torch.optim.Muon's and Keller Jordan's quintic
@@ -83,19 +84,16 @@ class MuonWithAdamW(torch.optim.Optimizer):
         return p.grad.add(buffer, alpha=momentum)
 
     def _adamw_step(self, group: dict[str, Any], params: list[nn.Parameter]) -> None:
-        beta1, beta2 = group["betas"]
+        """torch's own AdamW update (its functional form), on state kept as torch.optim.AdamW keeps it."""
         for p in params:
-            state = self.state[p]
-            if not state:
-                state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
-            state["step"] += 1
-            state["exp_avg"].lerp_(p.grad, 1 - beta1)
-            state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            step_size = group["lr"] / (1 - beta1 ** state["step"])
-            denominator = (state["exp_avg_sq"] / (1 - beta2 ** state["step"])).sqrt_().add_(group["eps"])
-            p.mul_(1 - group["lr"] * group["weight_decay"])
-            p.addcdiv_(state["exp_avg"], denominator, value=-step_size)
-
+            if not self.state[p]:
+                self.state[p].update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p),
+                                     exp_avg_sq=torch.zeros_like(p))
+        states = [self.state[p] for p in params]
+        beta1, beta2 = group["betas"]
+        adamw(params, [p.grad for p in params], [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+              [], [s["step"] for s in states], amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"],
+              weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
 
 def muon_groups(model: nn.Module) -> list[dict[str, Any]]:
     """The model's trainable parameters: 2-D matrices inside the blocks with Muon, the rest with AdamW.
