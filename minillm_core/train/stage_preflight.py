@@ -22,7 +22,7 @@ from minillm_core.model.presets import DEFAULT_VOCAB_SIZE, PRESETS, resolve_pres
 from minillm_core.model.tokenizer import tokenizer_for_new_model
 from minillm_core.train import preflight
 from minillm_core.train.preflight import ModelShape, Workload
-from minillm_core.train.start_model import start_folder, start_init, trained_seq_len
+from minillm_core.train.start_model import stage_sequence_length, start_folder, start_init
 from minillm_core.util.distributed import world_size
 
 WHAT = "memory for training (preflight)"
@@ -122,18 +122,14 @@ def _workload(ctx: StageContext, kind: str, default_init: str | None, shape: Mod
     settings = ctx.settings
     args = settings.get("args") or {}
     batch = settings["batch_size"]
-    return Workload(batch=1 if batch == AUTO else int(batch), seq_len=_seq_len(ctx, default_init),
+    seq_len = stage_sequence_length(settings, start_folder(settings, ctx, default_init))
+    return Workload(batch=1 if batch == AUTO else int(batch), seq_len=seq_len,
                     bf16=use_bf16(settings["bf16"], cuda, shape.parameters),
                     checkpointing=bool(args.get("gradient_checkpointing") or args.get("activation_checkpointing")),
                     optimizer=str(args.get("optim") or "adamw_torch"), pairs=kind == "dpo", cuda=cuda,
                     lora=bool(settings.get("lora")))
 
 
-def _seq_len(ctx: StageContext, default_init: str | None) -> int:
-    """As training.sequence_length: `max_seq_len`, else what the start model was trained at, else the preset's."""
-    settings = ctx.settings
-    return (settings["max_seq_len"] or trained_seq_len(start_folder(settings, ctx, default_init))
-            or resolve_preset(settings["preset"]).max_seq_len)
 
 
 def _dataset_sequences(ctx: StageContext, kind: str, seq_len: int) -> tuple[int | None, float]:

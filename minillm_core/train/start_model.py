@@ -68,6 +68,12 @@ def provenance(stage: str, ctx: StageContext, init: str | None, start: Path | No
                                       "file": workdir_relative(dataset.path, ctx.workdir), "max_seq_len": seq_len}]}
 
 
+def stage_sequence_length(settings: dict[str, Any], start: Path | None) -> int:
+    """`max_seq_len`, else the longest the start model in `start` was trained at (its provenance), else the
+    preset's: what a stage trains at, and what its preflight estimates with."""
+    return settings["max_seq_len"] or trained_seq_len(start) or resolve_preset(settings["preset"]).max_seq_len
+
+
 def trained_seq_len(folder: Path | None) -> int | None:
     """The longest sequence length the model in `folder` was trained at (None: its provenance does not say).
     A fine-tune trains at it by default: bot-start's chat model learned tool chats of about 260 tokens at 384,

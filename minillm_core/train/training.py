@@ -31,7 +31,7 @@ from minillm_core.data.registry import DatasetSpec
 from minillm_core.eval.own_data import question_and_reference
 from minillm_core.hub.model_card import write_training_card
 from minillm_core.hub.push import push_model
-from minillm_core.model.presets import count_parameters, resolve_preset
+from minillm_core.model.presets import count_parameters
 from minillm_core.model.tokenizer import (
     chat_stop_token_ids,
     save_tokenizer,
@@ -66,6 +66,7 @@ from minillm_core.train.stage_logs import StageLogs
 from minillm_core.train.start_model import (
     load_start_model,
     provenance,
+    stage_sequence_length,
     start_folder,
     start_init,
     trained_seq_len,
@@ -245,13 +246,11 @@ def train_or_load(trainer: Trainer, checkpoint: Path | None, log: logging.Logger
 
 
 def sequence_length(settings: dict[str, Any], start: Path | None, ctx: StageContext) -> int:
-    """`max_seq_len`, else the longest the start model was trained at (its provenance), else the preset's."""
-    if settings["max_seq_len"]:
-        return settings["max_seq_len"]
-    learned = trained_seq_len(start)
-    if learned:
-        ctx.log.info("max_seq_len %d: the longest the start model was trained at", learned)
-    return learned or resolve_preset(settings["preset"]).max_seq_len
+    """stage_sequence_length, saying so when the start model's provenance chose it."""
+    seq_len = stage_sequence_length(settings, start)
+    if not settings["max_seq_len"] and seq_len == trained_seq_len(start):
+        ctx.log.info("max_seq_len %d: the longest the start model was trained at", seq_len)
+    return seq_len
 
 
 def _check_after_training(stage: str, models: ModelPair, style: str, result: StageResult, run: TrainingRun) -> None:
