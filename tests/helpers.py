@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -119,3 +120,12 @@ def line_model():
             return {"loss": torch.nn.functional.mse_loss(self.layer(x), labels)}
 
     return Line()
+
+
+def wait_for(condition, what: str, timeout: float = 120, poll: float = 0.3):
+    """`condition()`'s first true value, polled every `poll` seconds; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)
+    return value

@@ -15,7 +15,7 @@ import pytest
 
 from minillm_core.runs.stopping import STOP, graceful_stop, training_started
 from minillm_core.train.checkpoints import MARKER
-from tests.helpers import add_test_skill, invoke
+from tests.helpers import add_test_skill, invoke, wait_for
 
 ENV = {**os.environ, "MINILLM_LOAD_PLUGINS": "", "HF_HUB_OFFLINE": "1"}
 CLI = [sys.executable, "-m", "minillm_core"]
@@ -35,14 +35,6 @@ def status(workdir: Path, run_id: str = "") -> dict:
     result = cli("status", *([run_id] if run_id else []), "--workdir", str(workdir), "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def wait_for(condition, what: str, timeout: float = 120, poll: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(poll)
-    return value
 
 
 def logged_step(workdir: Path, name: str = "pretrain") -> int:

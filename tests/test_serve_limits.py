@@ -16,7 +16,6 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,7 +26,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from minillm_core.contract.outputs import write_marker  # noqa: E402
-from tests.helpers import save_tiny_model  # noqa: E402
+from tests.helpers import save_tiny_model, wait_for  # noqa: E402
 
 HUGE = 10**9
 TRAINED_AT = 12  # the sequence length the "trained" model's provenance records
@@ -93,14 +92,6 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(GUARD_S)
-
-
-def wait_for(condition: Callable[[], bool]) -> None:
-    """Until the server's state says `condition` (it changes on the server's thread), at most GUARD_S."""
-    deadline = time.monotonic() + GUARD_S
-    while not condition():
-        assert time.monotonic() < deadline, "the server's state did not change"
-        time.sleep(0.005)
 
 
 @pytest.fixture(scope="module")
@@ -194,10 +185,12 @@ def test_a_request_whose_client_left_before_its_turn_is_never_generated(unbounde
         with socket.create_connection(("127.0.0.1", unbounded.port), GUARD_S) as waiting:
             waiting.sendall(huge)  # behind the running one; its client leaves before its turn comes
             # uvicorn's connection for it has read the request (its `cycle` runs the app on it)
-            wait_for(lambda: any(getattr(c, "cycle", None) for c in unbounded.connections() - before))
+            wait_for(lambda: any(getattr(c, "cycle", None) for c in unbounded.connections() - before),
+                     "the server to read the waiting request", GUARD_S, poll=0.005)
             its_connection = unbounded.connections() - before
         # Its leaving is seen while it waits: only then does the running one end, and its turn come.
-        wait_for(lambda: not its_connection & unbounded.connections())
+        wait_for(lambda: not its_connection & unbounded.connections(), "the server to see the waiting client go",
+                 GUARD_S, poll=0.005)
     answer = unbounded.post(SMALL)
     assert answer.status_code == 200, answer.text
     assert model.replies - begun == 2  # the first huge reply and the small one: the second huge one never began
