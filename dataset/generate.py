@@ -7,7 +7,8 @@ byte-identical files every time (fixed seeds, lists not sets, stable ordering).
 
 Split rule (see README.md): held-out arithmetic problems are the commuted or inverted twins of problems
 that stay in training; held-out fact rows are stated in pretraining text but never asked in SFT/DPO;
-held-out identity questions are wordings never used in training. Eval files hold only the held-out side.
+held-out identity questions are wordings never used in training, and so are the held-out calculator
+wordings, asked on numbers no tool chat holds. Eval files hold only the held-out side.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import random
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -377,6 +379,7 @@ OPS = {  # op -> (English symbol, Chinese word, function)
     "+": ("+", "加", lambda a, b: a + b),
     "-": ("-", "减", lambda a, b: a - b),
     "*": ("×", "乘", lambda a, b: a * b),
+    "/": ("÷", "除以", lambda a, b: a // b),  # only asked where it divides exactly (tool_problem)
 }
 ARITH_QUESTIONS = {
     ("+", "en"): ["What is {a} + {b}?", "What is {a} plus {b}?", "Calculate {a} + {b}.", "{a} + {b} = ?",
@@ -389,6 +392,10 @@ ARITH_QUESTIONS = {
     ("*", "en"): ["What is {a} times {b}?", "What is {a} × {b}?", "Calculate {a} × {b}.",
                   "What is {a} multiplied by {b}?"],
     ("*", "zh"): ["{a}乘{b}等于多少？", "{a}×{b}等于几？", "请计算{a}乘{b}。", "{a}乘以{b}是多少？"],
+    # Division: only the tool chats ask it (TOOL_WORDINGS); the small-number items do not.
+    ("/", "en"): ["What is {a} divided by {b}?", "What is {a} ÷ {b}?", "Calculate {a} ÷ {b}.", "{a} ÷ {b} = ?"],
+    ("/", "zh"): ["{a}除以{b}等于多少？", "{a}÷{b}等于几？", "请计算{a}除以{b}。", "{a}除以{b}是多少？",
+                  "{b}除{a}等于多少？"],  # "b除a" means a ÷ b: a reversal no other wording teaches, so trained
 }
 FOLLOW_UP = {"en": "And if you add {c} more?", "zh": "再加{c}呢？"}  # multi-turn: continue from the last sum
 
@@ -775,9 +782,202 @@ THINK_WORDS = {  # column addition and splitting a product, one line per step
 }
 
 
+# Tool chats ask in many wordings, so that a model learns to copy the numbers whatever the question looks like.
+# Each (operation, language) has ARITH_QUESTIONS' wordings (always trained on) plus these; a quarter of the
+# whole list, drawn from these, is held out (held_out_wordings): only tool_wordings_eval.jsonl asks them. No
+# wording holds a digit: the numbers are {a} and {b}, plain digits (a - b keeps a >= b; a ÷ b divides exactly).
+MORE_WORDINGS = {
+    ("+", "en"): [
+        "Add {a} and {b}.", "Please work out {a} + {b}.", "What's the sum of {a} and {b}?",
+        "Find the total of {a} and {b}.", "How much is {a} plus {b}?", "I need {a} + {b}, please.",
+        "Could you tell me what {a} and {b} add up to?", "Compute {a} + {b}.", "{a} plus {b} equals what?",
+        "What is the total when you put {a} and {b} together?",
+        "A shop sold {a} cups on Monday and {b} cups on Tuesday. How many cups did it sell in total?",
+        "There are {a} red balls and {b} blue balls in a box. How many balls are there altogether?",
+        "Tom saved {a} coins and then got {b} more. How many coins does he have now?",
+        "A train carries {a} people and {b} more get on. How many people are on the train?",
+    ],
+    ("-", "en"): [
+        "Subtract {b} from {a}.", "What's {a} take away {b}?", "How much is {a} minus {b}?",
+        "Find the difference between {a} and {b}.", "Please work out {a} - {b}.", "Compute {a} - {b}.",
+        "How much bigger is {a} than {b}?", "What do you get when {b} is subtracted from {a}?",
+        "{a} minus {b} equals what?", "What is left if you take {b} from {a}?",
+        "A tank holds {a} litres and {b} litres are drained. How many litres are left?",
+        "A library had {a} books and lent out {b}. How many books are still on the shelves?",
+        "Anna had {a} points and lost {b}. How many points does she have now?",
+        "I have {a} dollars and spend {b}. How many dollars do I have left?",
+    ],
+    ("*", "en"): [
+        "Multiply {a} by {b}.", "What's the product of {a} and {b}?", "How much is {a} times {b}?",
+        "Please work out {a} × {b}.", "{a} × {b} = ?", "Compute {a} * {b}.", "{a} times {b} equals what?",
+        "What do you get if you multiply {a} by {b}?", "Work out the product of {a} and {b}.",
+        "What is {a} lots of {b}?",
+        "There are {a} boxes with {b} pens in each. How many pens are there in all?",
+        "A farm has {a} rows of trees with {b} trees in each row. How many trees are there?",
+        "Each ticket costs {b} dollars. How much do {a} tickets cost?",
+        "If one bag holds {b} apples, how many apples are in {a} bags?",
+    ],
+    ("/", "en"): [
+        "Divide {a} by {b}.", "How much is {a} divided by {b}?", "Please work out {a} ÷ {b}.",
+        "What do you get if you divide {a} by {b}?", "How many times does {b} go into {a}?", "Compute {a} / {b}.",
+        "What is the quotient of {a} and {b}?", "{a} divided by {b} equals what?",
+        "Split {a} into {b} equal parts. How big is each part?",
+        "{a} sweets are shared equally among {b} children. How many does each child get?",
+        "A rope {a} metres long is cut into {b} equal pieces. How long is each piece?",
+        "{a} students sit in {b} equal rows. How many students are in each row?",
+        "If {b} friends share {a} dollars equally, how much does each friend get?",
+        "Can you divide {a} by {b} for me?",
+    ],
+    ("+", "zh"): [
+        "{a}和{b}的和是多少？", "求{a}与{b}的和。", "帮我算一下{a}+{b}。", "{a}加{b}得多少？",
+        "请算出{a}加上{b}的结果。", "把{a}和{b}加起来是多少？", "{a}与{b}相加等于多少？", "计算：{a}+{b}",
+        "你能帮我把{a}和{b}相加吗？", "{a}再加{b}是多少？",
+        "商店上午卖出{a}个杯子，下午卖出{b}个，一共卖出多少个？", "盒子里有{a}个红球和{b}个蓝球，一共有多少个球？",
+        "小明先存了{a}元，后来又存了{b}元，他一共存了多少元？", "图书馆有{a}本中文书和{b}本英文书，一共有多少本书？",
+        "火车上有{a}人，又上来{b}人，现在车上有多少人？",
+    ],
+    ("-", "zh"): [
+        "{a}和{b}的差是多少？", "求{a}与{b}的差。", "帮我算一下{a}-{b}。", "从{a}里减去{b}，还剩多少？",
+        "{a}比{b}多多少？", "{a}减{b}得多少？", "{a}-{b}=？", "请算出{a}减去{b}的结果。", "计算：{a}-{b}",
+        "{a}去掉{b}还剩多少？", "你能帮我算{a}减{b}吗？",
+        "水箱里有{a}升水，放掉{b}升后，还剩多少升？", "图书馆有{a}本书，借出了{b}本，还剩多少本？",
+        "小红有{a}分，扣掉{b}分后还有多少分？", "我有{a}元，花了{b}元，还剩多少元？",
+    ],
+    ("*", "zh"): [
+        "{a}和{b}的积是多少？", "求{a}与{b}的积。", "帮我算一下{a}×{b}。", "{a}×{b}=？", "{a}乘{b}得多少？",
+        "请算出{a}乘以{b}的结果。", "{a}的{b}倍是多少？", "计算：{a}×{b}", "{a}乘上{b}是多少？",
+        "你能帮我算{a}乘{b}吗？", "{a}*{b}等于多少？",
+        "有{a}个盒子，每个盒子装{b}支笔，一共有多少支笔？", "果园里有{a}行树，每行{b}棵，一共有多少棵树？",
+        "每张票{b}元，买{a}张票要多少元？", "一袋有{b}个苹果，{a}袋一共有多少个苹果？",
+    ],
+    ("/", "zh"): [
+        "{a}÷{b}=？", "{a}除以{b}得多少？", "{a}和{b}的商是多少？", "求{a}除以{b}的商。", "帮我算一下{a}÷{b}。",
+        "{a}里面有几个{b}？", "计算：{a}÷{b}", "你能帮我算{a}除以{b}吗？", "{a}/{b}等于多少？",
+        "把{a}平均分成{b}份，每份是多少？", "{a}个苹果平均分给{b}个小朋友，每人分到几个？",
+        "一根{a}米长的绳子平均剪成{b}段，每段长多少米？", "{a}名学生平均站成{b}排，每排有多少名学生？",
+    ],
+}
+TOOL_OPS = ("+", "-", "*", "/")
+TOOL_WORDINGS = {(op, lang): ARITH_QUESTIONS[(op, lang)] + MORE_WORDINGS[(op, lang)]
+                 for op in TOOL_OPS for lang in LANGS}
+OP_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+TOOL_DIGITS = 6  # tool problems have operands of 1 to 6 digits
+TOOL_EVAL_SHIFTS = 4  # eval: 6 × 4 length pairs per operation (eval_length_pairs), 96 items in all
+
+
+def held_out_wordings() -> dict[tuple[str, str], list[int]]:
+    """Each (operation, language)'s held-out wordings (indices into TOOL_WORDINGS): a quarter of its list, drawn
+    from MORE_WORDINGS only. The plain ARITH_QUESTIONS ones, what a user asks first, are always trained on (and
+    sft.jsonl asks the +, - and × ones on small numbers)."""
+    r = rng("split-wordings")
+    held = {}
+    for key, wordings in TOOL_WORDINGS.items():
+        first_new = len(ARITH_QUESTIONS[key])
+        held[key] = sorted(r.sample(range(first_new, len(wordings)), round(len(wordings) / 4)))
+    return held
+
+
+def wording_id(op: str, lang: str, index: int) -> str:
+    """"add-en-07": the eighth wording of TOOL_WORDINGS[("+", "en")]."""
+    return f"{OP_NAMES[op]}-{lang}-{index:02d}"
+
+
+def pair(problem: tuple[str, int, int]) -> tuple[int, int]:
+    """A problem's numbers in either order: problems that share them are kept apart, whatever the operation."""
+    return min(problem[1:]), max(problem[1:])
+
+
+def number_of(digits: int, r: random.Random) -> int:
+    """A number of `digits` digits; one digit means 2-9 (no "1 boxes", no × 1 or ÷ 1)."""
+    return r.randint(max(2, 10 ** (digits - 1)), 10 ** digits - 1)
+
+
+def tool_problem(op: str, digits_a: int, digits_b: int, r: random.Random) -> tuple[str, int, int] | None:
+    """A problem whose operands have these lengths. a - b keeps a >= b (no negative results); a ÷ b divides
+    exactly, by a divisor of the shorter length into a quotient of 2 or more (None: none fits this divisor)."""
+    if op != "/":
+        a, b = number_of(digits_a, r), number_of(digits_b, r)
+        return (op, *sorted((a, b), reverse=True)) if op == "-" else (op, a, b)
+    long, short = max(digits_a, digits_b), min(digits_a, digits_b)
+    b = number_of(short, r)
+    low, high = max(2, -(-10 ** (long - 1) // b)), (10 ** long - 1) // b
+    return ("/", b * r.randint(low, high), b) if low <= high else None
+
+
+def draw_problem(op: str, digits_a: int, digits_b: int, excluded: set, r: random.Random,
+                 tries: int = 1000) -> tuple[str, int, int] | None:
+    """A problem of these lengths whose numbers are not `excluded` (None: none found, as when one digit each
+    leaves a handful of exact divisions and those are held out)."""
+    for _ in range(tries):
+        problem = tool_problem(op, digits_a, digits_b, r)
+        if problem and pair(problem) not in excluded:
+            return problem
+    return None
+
+
+def tool_problems(count: int, excluded: set, r: random.Random) -> list[tuple[str, int, int]]:
+    """Training problems for tool chats and copy documents: the four operations in turn, each operand's length
+    drawn from 1 to TOOL_DIGITS digits (again where none is left); none shares its numbers with a held-out one."""
+    problems: list[tuple[str, int, int]] = []
+    while len(problems) < count:
+        op = TOOL_OPS[len(problems) % len(TOOL_OPS)]
+        problem = draw_problem(op, r.randint(1, TOOL_DIGITS), r.randint(1, TOOL_DIGITS), excluded, r)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def eval_length_pairs() -> list[tuple[int, int, str]]:
+    """(digits of a, digits of b, language) of one operation's eval items: in each language, every length from
+    1 to 6 comes twice as the first operand and twice as the second."""
+    return [(k + 1, (k + shift) % TOOL_DIGITS + 1, LANGS[(k + shift // 2) % 2])
+            for shift in range(TOOL_EVAL_SHIFTS) for k in range(TOOL_DIGITS)]
+
+
+def tool_eval_problems(excluded: set) -> list[tuple[str, int, int, str]]:
+    """The held-out numbers of tool_wordings_eval.jsonl: (op, a, b, language), no two sharing their numbers. The
+    operations take turns, so that eval's `limit` (the first N) still asks each of them."""
+    r = rng("tool-eval-problems")
+    seen, problems = set(excluded), []
+    for digits_a, digits_b, lang in eval_length_pairs():
+        for op in TOOL_OPS:
+            problem = draw_problem(op, digits_a, digits_b, seen, r)
+            if problem is None:
+                raise SystemExit(f"no {op} problem of {digits_a} and {digits_b} digits is left for the eval")
+            seen.add(pair(problem))
+            problems.append((*problem, lang))
+    return problems
+
+
+def tool_question(op: str, a: int, b: int, lang: str, wordings: dict[tuple[str, str], list[int]],
+                  r: random.Random) -> str:
+    """The problem asked in one of `wordings` (indices into TOOL_WORDINGS): the training or the held-out ones."""
+    return TOOL_WORDINGS[(op, lang)][r.choice(wordings[(op, lang)])].format(a=a, b=b)
+
+
+def training_wordings(held: dict[tuple[str, str], list[int]]) -> dict[tuple[str, str], list[int]]:
+    """The wordings that are not held out: the only ones tool chats and copy documents ask in."""
+    return {key: [i for i in range(len(wordings)) if i not in held[key]] for key, wordings in TOOL_WORDINGS.items()}
+
+
+def tool_wordings_eval(problems: list[tuple[str, int, int, str]], held: dict[tuple[str, str], list[int]]) -> list[dict]:
+    """Held-out numbers asked in held-out wordings, each (operation, language)'s wordings taken in turn."""
+    asked: Counter = Counter()
+    records = []
+    for op, a, b, lang in problems:
+        index = held[(op, lang)][asked[(op, lang)] % len(held[(op, lang)])]
+        asked[(op, lang)] += 1
+        records.append({"prompt": TOOL_WORDINGS[(op, lang)][index].format(a=a, b=b), "lang": lang, "op": op,
+                        "a": a, "b": b, "answer": OPS[op][2](a, b), "expression": expression(op, a, b),
+                        "wording": wording_id(op, lang, index)})
+    return records
+
+
 def big_problems() -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
     """(train, held out): sums of two 2-3 digit numbers (one at least 100) and products of a 2-digit by a
-    1-digit number; a held-out problem's commuted twin is never in training either."""
+    1-digit number; a held-out problem's commuted twin is never in training either. The think chats and worked
+    documents take theirs from here; the first BIG_COUNTS["tool"] training ones were the tool chats' until those
+    got their own (tool_problems), and stay, so that the problems of the rest do not move."""
     r = rng("big-arithmetic")
     pool: list[tuple[str, int, int]] = []
     seen = set()
@@ -842,10 +1042,10 @@ def tool_call(name: str, **arguments: str) -> dict:
             "tool_calls": [{"type": "function", "function": {"name": name, "arguments": arguments}}]}
 
 
-def calculator_chat(op: str, a: int, b: int, lang: str, r: random.Random) -> dict:
+def calculator_chat(question: str, op: str, a: int, b: int, lang: str) -> dict:
     """Ask, call the calculator, read its result, answer in the usual form."""
     result = OPS[op][2](a, b)
-    conv = [turn("user", big_question(op, a, b, lang, r)), tool_call("calculator", expression=expression(op, a, b)),
+    conv = [turn("user", question), tool_call("calculator", expression=expression(op, a, b)),
             turn("tool", str(result)), turn("assistant", equation(op, a, b, result, lang))]
     return {"conversations": conv, "tools": tool_schemas()}
 
@@ -890,32 +1090,39 @@ def no_tool_chats(items: list[Item], r: random.Random) -> list[dict]:
             for i in r.sample(pool, min(len(pool), BIG_COUNTS["no_tool"]))]
 
 
-def tool_and_think_train(train_big, kinds, held_rows, items: list[Item], r: random.Random) -> list[dict]:
+def calculator_chats(problems: list[tuple[str, int, int]], wordings: dict[tuple[str, str], list[int]],
+                     r: random.Random) -> list[dict]:
+    chats = []
+    for op, a, b in problems:
+        lang = r.choice(LANGS)
+        chats.append(calculator_chat(tool_question(op, a, b, lang, wordings, r), op, a, b, lang))
+    return chats
+
+
+def tool_and_think_train(train_big, tool_chats: list[dict], kinds, held_rows, items: list[Item],
+                         r: random.Random) -> list[dict]:
     n_tool, n_think = BIG_COUNTS["tool"], BIG_COUNTS["think"]
-    chats = [calculator_chat(*p, r.choice(LANGS), r) for p in train_big[:n_tool]]
+    chats = list(tool_chats)
     chats += [think_chat(*p, r.choice(LANGS), r) for p in train_big[n_tool:n_tool + n_think]]
     chats += [think_chat(*p, r.choice(LANGS), r, thinking=False) for p in train_big[n_tool + n_think:]]
     return chats + lookup_chats(kinds, held_rows, r) + no_tool_chats(items, r)
 
 
-def big_pretrain_docs(train_big, held_big, tool_chats: list[dict], r: random.Random) -> list[str]:
+def big_pretrain_docs(train_big, copy_problems, wordings, tool_chats: list[dict], r: random.Random) -> list[str]:
     """Pretraining text for the reasoning recipe: worked sums and products, short calculator transcripts in
-    plain words (each number said three times: copying a number is what a tool user must learn first), and
-    tool chats as the chat template writes them (the tokenizer, trained on this corpus, then learns the tool
-    prompt's words: a tool chat becomes about 2.4 times fewer tokens)."""
-    held = {(op, *sorted((a, b))) for op, a, b in held_big}
+    plain words on the tool chats' kind of problems and wordings (each number said three times: copying a
+    number is what a tool user must learn first), and tool chats as the chat template writes them (the
+    tokenizer, trained on this corpus, then learns the tool prompt's words: a tool chat becomes about 2.4
+    times fewer tokens)."""
     docs = []
     for op, a, b in r.sample(train_big, BIG_COUNTS["worked_docs"]):
         lang = r.choice(LANGS)
         docs.append(join([big_question(op, a, b, lang, r), think_steps(op, a, b, lang).replace("\n", " "),
                           equation(op, a, b, OPS[op][2](a, b), lang)], lang))
-    while len(docs) < BIG_COUNTS["worked_docs"] + BIG_COUNTS["copy_docs"]:
-        op, a, b = random_big_problem(r)
-        if (op, *sorted((a, b))) in held:
-            continue
+    for op, a, b in copy_problems:
         lang, result = r.choice(LANGS), OPS[op][2](a, b)
-        docs.append(COPY_DOC[lang].format(q=big_question(op, a, b, lang, r), e=expression(op, a, b), c=result,
-                                          answer=equation(op, a, b, result, lang)))
+        docs.append(COPY_DOC[lang].format(q=tool_question(op, a, b, lang, wordings, r), e=expression(op, a, b),
+                                          c=result, answer=equation(op, a, b, result, lang)))
     return docs + [chat_text(chat) for chat in r.sample(tool_chats, BIG_COUNTS["transcripts"])]
 
 
@@ -940,6 +1147,20 @@ def big_eval(held_big: list[tuple[str, int, int]], r: random.Random) -> list[dic
     return records
 
 
+def tool_parts(train_big, held: list[tuple[str, int, int]]):
+    """(tool_wordings_eval records, tool chats, copy documents' problems, training wordings). Held-out numbers:
+    the eval's problems share no numbers with a trained big problem, and no tool chat or copy document shares
+    its numbers with a problem any eval asks (`held`, or this one)."""
+    held_wordings = held_out_wordings()
+    train_wordings = training_wordings(held_wordings)
+    eval_problems = tool_eval_problems({pair(p) for p in train_big})
+    excluded = {pair(p) for p in held + [p[:3] for p in eval_problems]}
+    chats = calculator_chats(tool_problems(BIG_COUNTS["tool"], excluded, rng("tool-problems")), train_wordings,
+                             rng("tool-chats"))
+    copy_problems = tool_problems(BIG_COUNTS["copy_docs"], excluded, rng("copy-problems"))
+    return tool_wordings_eval(eval_problems, held_wordings), chats, copy_problems, train_wordings
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Putting it together.
 # ---------------------------------------------------------------------------------------------------------
@@ -959,11 +1180,12 @@ def build() -> dict[str, list[dict]]:
                   + fact_items(kinds, held_rows, "eval", r))
 
     train_big, held_big = big_problems()
+    tool_eval, tool_chats, copy_problems, train_wordings = tool_parts(train_big, held_big + held_problems)
 
     train_counts = {"facts": 1700, "arithmetic": 700, "word": 500, "pets": 350, "identity": 300}
     eval_counts = {"facts": 120, "arithmetic": 40, "word": 40, "pets": 25, "identity": 25}
     pretrain = pretrain_docs(kinds, train_problems, train_counts, train_names, rng("pretrain"), False)
-    reasoning_chats = tool_and_think_train(train_big, kinds, held_rows, train_items, rng("sft-tools"))
+    reasoning_chats = tool_and_think_train(train_big, tool_chats, kinds, held_rows, train_items, rng("sft-tools"))
     pretrain_eval = pretrain_docs(kinds, held_problems, eval_counts, eval_names, rng("pretrain-eval"), True)
     seen = set(pretrain)
     pretrain_eval = [d for d in pretrain_eval if d not in seen]
@@ -982,9 +1204,11 @@ def build() -> dict[str, list[dict]]:
         "mc_arithmetic.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "arithmetic"],
         "mc_facts.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "fact"],
         "big_arithmetic_eval.jsonl": big_eval(held_big, rng("big-eval")),
+        "tool_wordings_eval.jsonl": tool_eval,
         "pretrain_reasoning.jsonl": [{"text": d} for d in shuffled(
-            pretrain + big_pretrain_docs(train_big, held_big, [c for c in reasoning_chats if "tools" in c],
-                                         rng("pretrain-reasoning")), rng("pretrain-reasoning-order"))],
+            pretrain + big_pretrain_docs(train_big, copy_problems, train_wordings,
+                                         [c for c in reasoning_chats if "tools" in c], rng("pretrain-reasoning")),
+            rng("pretrain-reasoning-order"))],
         "sft_reasoning.jsonl": shuffled(sft + reasoning_chats,
                                         rng("sft-reasoning")),
         "facts.jsonl": facts_table(kinds),

@@ -13,7 +13,11 @@ TOOLS = {tool.name: tool for tool in BUILTIN_TOOLS}
 
 @pytest.mark.parametrize(("expression", "value"), [
     ("347 + 589", "936"), ("47 * 6", "282"), ("47 × 6", "282"), ("(2 + 3) * 4", "20"), ("7 / 2", "3.5"),
-    ("8 / 2", "4"), ("-3 + 1", "-2"), ("2 ** 10", "1024"), ("100 ÷ 8", "12.5"), ("17 % 5", "2")])
+    ("8 / 2", "4"), ("-3 + 1", "-2"), ("2 ** 10", "1024"), ("100 ÷ 8", "12.5"), ("17 % 5", "2"),
+    # The tool chats' four operations on 6-digit numbers: an exact quotient is written as an integer, as the
+    # answer says it ("123456 ÷ 2 = 61728."), and a product keeps every digit.
+    ("123456 / 2", "61728"), ("123456 ÷ 2", "61728"), ("999999 * 999999", "999998000001"),
+    ("654321 + 345679", "1000000"), ("100000 - 99999", "1"), ("100000 - 999999", "-899999")])
 def test_the_calculator_works_out_arithmetic(expression, value):
     assert calculate(expression) == value
 
