@@ -210,6 +210,9 @@ SKILL_FACTS: dict[str, dict[str, Callable[[], bool]]] = {
                                                                                     "fact")] == [24, 116, 52],
         "share of 3 sampled answers (temperature 0.7": lambda: (answers.SAMPLES, answers.TEMPERATURE) == (3, 0.7),
         "64 held-out sums and products": lambda: len(arithmetic.load_arithmetic_items()) == 64,
+        "96 problems in held-out wordings": lambda: len(arithmetic.load_tool_wording_items()) == 96,
+        "numbers of 1 to 6 digits": lambda: {len(str(n)) for item in arithmetic.load_tool_wording_items()
+                                             for n in map(int, item.expression.split()[::2])} == set(range(1, 7)),
         "up to 3 replies": lambda: arithmetic.MAX_ROUNDS == 3,
         "common answer of 5 sampled with thinking on, T=0.7": lambda: (arithmetic.SC_SAMPLES,
                                                                         arithmetic.SC_TEMPERATURE) == (5, 0.7),

@@ -105,6 +105,10 @@ def test_models_prompts_and_limit(workdir, tmp_path):
     assert "### Multi-digit arithmetic (3 held-out sums and products" in stage["details"]
     saved = json.loads((tmp_path / "out/eval/results.json").read_text())["models"]["sft"]["arithmetic"]
     assert len(saved["answers"]) == 3 and {"direct", "think", "calculator", "calls"} <= set(saved["answers"][0])
+    wordings = models["sft"]["tool_wordings"]  # the held-out wordings: the calculator alone, limit applied
+    assert wordings["items"] == 3 and "answers" not in wordings
+    assert stage["metrics"]["sft_tool_wordings_calculator"] == wordings["calculator"]
+    assert "| with the calculator, 3 held-out wordings" in stage["details"]
 
 
 def test_a_standard_task_offline_fails_fast_with_a_hint(workdir):
@@ -125,6 +129,7 @@ def test_no_model_is_a_precondition_failure(tmp_path):
 
 def test_chat_models_are_scored_on_their_chat_template_and_pretrain_on_plain_text(workdir, tmp_path):
     inputs = eval_inputs(workdir, tmp_path / "tasks", limit=2)
+    assert len(inputs.arithmetic_items) == len(inputs.tool_wording_items) == 2  # the limit applies to both
     model, tokenizer = evaluate.load_model(workdir / "out/sft")
     identity = inputs.tasks["tasks"]["minillm_identity"]
     question = json.loads(shipped_path("dataset/embedded/mc_identity.jsonl").read_text().splitlines()[0])
@@ -188,6 +193,15 @@ def test_the_untrained_baseline_is_the_architecture_with_fixed_fresh_weights(wor
     weights = [(name, tensor) for name, tensor in first.state_dict().items() if "norm" not in name]
     assert all(torch.equal(tensor, again.state_dict()[name]) for name, tensor in weights)
     assert not any(torch.equal(tensor, trained.state_dict()[name]) for name, tensor in weights)
+
+
+def test_the_held_out_wordings_figure_has_its_own_metric_and_its_rows_stay_in_results_json():
+    numbers = {key: 0.5 for key in (*evaluate.HEADLINE_KEYS, "perplexity", "chat_perplexity", "preference_margin")}
+    numbers |= {f"{short}_acc": 0.25 for short in LOCAL_TASKS} | {"tasks": {}}
+    wordings = {"calculator": 0.75, "items": 96, "answers": [{"prompt": "Divide 8 by 4."}]}
+    metrics = evaluate._metrics({"pretrain": numbers, "sft": {**numbers, "tool_wordings": wordings}}, [])
+    assert metrics["sft_tool_wordings_calculator"] == 0.75 and "pretrain_tool_wordings_calculator" not in metrics
+    assert metrics["models"]["sft"]["tool_wordings"] == {"calculator": 0.75, "items": 96}
 
 
 def test_prompt_style_follows_the_chat_template():

@@ -3,6 +3,7 @@
     items = load_arithmetic_items()                  # dataset/embedded/big_arithmetic_eval.jsonl (held out)
     scores = arithmetic_scores(model, tokenizer, items)
     scores["direct"], scores["think"], scores["calculator"], scores["self_consistency"]
+    wordings = calculator_scores(model, tokenizer, load_tool_wording_items())  # tool_wordings_eval.jsonl
 
 Each figure is the share of exact final answers (the number after "=" / "等于" once any thinking is cut off):
 - `direct`: thinking switched off (`enable_thinking=False`);
@@ -12,6 +13,10 @@ Each figure is the share of exact final answers (the number after "=" / "等于"
 `tool_call_validity` reads the calculator mode's first call: its JSON parses, it names the calculator, and its
 expression evaluates to the right value (`valid_json`, `right_tool`, `right_arguments`: shares of all items).
 Only chat models are asked (a base model has no template to offer tools through).
+
+The held-out problems above are asked in the wordings training uses. `calculator_scores` asks the calculator mode
+alone on tool_wordings_eval.jsonl: the four operations on numbers of 1 to 6 digits, held out, asked in wordings
+that no training file holds. It says whether tool use holds on wordings never seen.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from minillm_core.inference.tools import BUILTIN_TOOLS, Tool, calculate, parse_t
 from minillm_core.util.resources import shipped_path
 
 ITEMS_FILE = "dataset/embedded/big_arithmetic_eval.jsonl"
+WORDINGS_FILE = "dataset/embedded/tool_wordings_eval.jsonl"
 MODES = ("direct", "think", "calculator", "self_consistency")
 MAX_NEW_TOKENS = 160  # the longest worked sum in the training data is about 150 tokens
 MAX_ROUNDS = 3  # model turns in calculator mode: call, read the result, answer (and one spare)
@@ -46,14 +52,25 @@ class ArithmeticItem:
     lang: str
     expression: str  # what a right calculator call asks
     answer: int
+    op: str = ""  # + - * / where the file says (tool_wordings_eval.jsonl does)
+    wording: str = ""  # the held-out wording's id ("div-en-07"), where the file says
 
 
 def load_arithmetic_items(path: str | Path | None = None) -> list[ArithmeticItem]:
-    def item(record: dict) -> ArithmeticItem:
-        return ArithmeticItem(record["prompt"], record["lang"], record["expression"], int(record["answer"]))
+    return _read(Path(path) if path else shipped_path(ITEMS_FILE))
 
-    return read_items(Path(path) if path else shipped_path(ITEMS_FILE), item, "arithmetic item",
-                      "prompt, lang, expression and answer")
+
+def load_tool_wording_items(path: str | Path | None = None) -> list[ArithmeticItem]:
+    """The problems asked in held-out wordings (dataset/embedded/tool_wordings_eval.jsonl)."""
+    return _read(Path(path) if path else shipped_path(WORDINGS_FILE))
+
+
+def _read(path: Path) -> list[ArithmeticItem]:
+    def item(record: dict) -> ArithmeticItem:
+        return ArithmeticItem(record["prompt"], record["lang"], record["expression"], int(record["answer"]),
+                              str(record.get("op", "")), str(record.get("wording", "")))
+
+    return read_items(path, item, "arithmetic item", "prompt, lang, expression and answer")
 
 
 def final_number(reply: str) -> int | None:
@@ -142,6 +159,23 @@ def first_calls(model, tokenizer, items: list[ArithmeticItem]) -> list[dict[str,
     return [call_validity(reply, item) for reply, item in zip(replies, items, strict=True)]
 
 
+@torch.no_grad()
+def calculator_scores(model, tokenizer, items: list[ArithmeticItem]) -> dict[str, Any]:
+    """The calculator mode alone (a call and an answer per item, a third of `arithmetic_scores`' cost): the share
+    of exact answers, by language and operation, the first call's validity, and every item's answer."""
+    with evaluating(model):
+        tooled = with_tools(model, tokenizer, [item.prompt for item in items], {t.name: t for t in BUILTIN_TOOLS})
+    rows = [{"prompt": item.prompt, "lang": item.lang, "op": item.op, "wording": item.wording,
+             "expected": item.answer, "calculator": result["answer"], "calls": result["calls"],
+             "right": final_number(result["answer"]) == item.answer,
+             "call": call_validity(result["turns"][0] if result["turns"] else "", item)}
+            for item, result in zip(items, tooled, strict=True)]
+    return {"calculator": _share(row["right"] for row in rows),
+            **{f"by_{key}": {value: _share(row["right"] for row in rows if row[key] == value)
+                             for value in dict.fromkeys(row[key] for row in rows)} for key in ("lang", "op")},
+            "tool_call_validity": _validity(rows), "items": len(rows), "answers": rows}
+
+
 def call_validity(reply: str, item: ArithmeticItem) -> dict[str, bool]:
     """Whether the reply's first tool call parses, names the calculator and asks for the right value."""
     calls = parse_tool_calls(reply)
@@ -158,17 +192,22 @@ def call_validity(reply: str, item: ArithmeticItem) -> dict[str, bool]:
             "right_arguments": right_arguments}
 
 
-def summarize(rows: list[dict[str, Any]], samples: int) -> dict[str, Any]:
-    def share(values) -> float:
-        values = list(values)
-        return round(sum(values) / len(values), 4) if values else 0.0
+def _share(values) -> float:
+    values = list(values)
+    return round(sum(values) / len(values), 4) if values else 0.0
 
+
+def _validity(rows: list[dict[str, Any]]) -> dict[str, float]:
+    return {key: _share(row["call"][key] for row in rows) for key in ("called", "valid_json", "right_tool",
+                                                                       "right_arguments")}
+
+
+def summarize(rows: list[dict[str, Any]], samples: int) -> dict[str, Any]:
     return {
-        **{mode: share(row["right"][mode] for row in rows) for mode in MODES},
-        "by_lang": {lang: {mode: share(row["right"][mode] for row in rows if row["lang"] == lang) for mode in MODES}
+        **{mode: _share(row["right"][mode] for row in rows) for mode in MODES},
+        "by_lang": {lang: {mode: _share(row["right"][mode] for row in rows if row["lang"] == lang) for mode in MODES}
                     for lang in dict.fromkeys(row["lang"] for row in rows)},
-        "tool_call_validity": {key: share(row["call"][key] for row in rows)
-                               for key in ("called", "valid_json", "right_tool", "right_arguments")},
+        "tool_call_validity": _validity(rows),
         "items": len(rows), "samples": samples, "temperature": SC_TEMPERATURE,
         "answers": rows,
     }
@@ -190,4 +229,21 @@ def arithmetic_markdown(models: dict[str, dict[str, Any]]) -> str:
     lines += [f"| calculator call: {key.replace('_', ' ')} | "
               + " | ".join(f"{result['tool_call_validity'][key]:.3f}" for result in asked.values()) + " |"
               for key in ("valid_json", "right_tool", "right_arguments")]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _wordings_rows(models, list(asked))) + "\n"
+
+
+def _wordings_rows(models: dict[str, dict[str, Any]], names: list[str]) -> list[str]:
+    """The calculator on held-out wordings, a row each for the answers and the right arguments (- for a model
+    not asked)."""
+    scored = {name: models[name].get("tool_wordings") for name in names}
+    if not any(scored.values()):
+        return []
+    count = next(result["items"] for result in scored.values() if result)
+
+    def row(label: str, value) -> str:
+        return f"| {label} | " + " | ".join("-" if result is None else f"{value(result):.3f}"
+                                            for result in scored.values()) + " |"
+
+    return [row(f"with the calculator, {count} held-out wordings (+ - × ÷, 1-6 digits)", lambda r: r["calculator"]),
+            row("held-out wordings: calculator call right arguments",
+                lambda r: r["tool_call_validity"]["right_arguments"])]

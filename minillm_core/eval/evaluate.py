@@ -42,7 +42,9 @@ from minillm_core.eval.arithmetic import (
     MODES,
     ArithmeticItem,
     arithmetic_scores,
+    calculator_scores,
     load_arithmetic_items,
+    load_tool_wording_items,
 )
 from minillm_core.eval.likelihood import (
     BATCH_SIZE,
@@ -81,6 +83,7 @@ class EvalInputs:
     answer_items: list[AnswerItem] | None = None  # held-out prompts answered by generation
     samples: int = 3  # sampled answers per prompt, besides the greedy one (the consistency figure)
     arithmetic_items: list[ArithmeticItem] | None = None  # held-out multi-digit problems (chat models only)
+    tool_wording_items: list[ArithmeticItem] | None = None  # the same in held-out wordings (calculator mode only)
     plugin_tasks: list[str] = field(default_factory=list)  # lm_eval tasks the plugins added (register_eval_tasks)
 
 
@@ -109,6 +112,7 @@ def eval_inputs(workdir: Path, tasks_dir: Path, prompts_file: str | Path | None 
                       prompts=read_prompts(Path(prompts_file)) if prompts_file else None, limit=limit,
                       answer_items=load_items()[:limit], samples=samples,
                       arithmetic_items=load_arithmetic_items()[:limit] if arithmetic else None,
+                      tool_wording_items=load_tool_wording_items()[:limit] if arithmetic else None,
                       plugin_tasks=plugin_names)
 
 
@@ -168,6 +172,8 @@ def evaluate_model(path: Path, inputs: EvalInputs, untrained: bool = False) -> d
                               **chat_numbers(model, tokenizer, inputs)}
     if style == "chat" and inputs.arithmetic_items and not untrained:
         result["arithmetic"] = arithmetic_scores(model, tokenizer, inputs.arithmetic_items)
+    if style == "chat" and inputs.tool_wording_items and not untrained:
+        result["tool_wordings"] = calculator_scores(model, tokenizer, inputs.tool_wording_items)
     tasks = run_tasks(model, tokenizer, style, inputs)
     for short, (task, _) in LOCAL_TASKS.items():
         result[f"{short}_acc"] = tasks[task].get("acc")
@@ -258,7 +264,8 @@ def _write_results(path: Path, models: dict[str, dict], inputs: EvalInputs, best
                          "perplexity_dataset": PERPLEXITY_DATASET, "perplexity_documents": len(inputs.texts),
                          "batch_size": BATCH_SIZE, "answer_items": len(inputs.answer_items or []),
                          "answer_samples": inputs.samples, "chat_conversations": len(inputs.chats),
-                         "preference_pairs": len(inputs.pairs)},
+                         "preference_pairs": len(inputs.pairs),
+                         "tool_wording_items": len(inputs.tool_wording_items or [])},
             "models": models}
     write_text_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
@@ -280,12 +287,14 @@ def _metrics(models: dict[str, dict], extra: list[str]) -> dict[str, Any]:
                 flat[f"{name}_{task}_{metric}"] = _round(result["tasks"][task][metric])
         for mode in MODES if "arithmetic" in result else ():
             flat[f"{name}_arithmetic_{mode}"] = result["arithmetic"][mode]
+        if "tool_wordings" in result:
+            flat[f"{name}_tool_wordings_calculator"] = result["tool_wordings"]["calculator"]
     return {"models": {name: _without_answer_rows(result) for name, result in models.items()}, **flat}
 
 
 def _without_answer_rows(result: dict[str, Any]) -> dict[str, Any]:
     trimmed = dict(result)
-    for part in ("answer_eval", "arithmetic"):
+    for part in ("answer_eval", "arithmetic", "tool_wordings"):
         if part in result:
             trimmed[part] = {key: value for key, value in result[part].items() if key != "answers"}
     return trimmed
