@@ -91,6 +91,14 @@ def figures(report: dict[str, Any], results: dict[str, Any], machine: str, measu
     }
 
 
+def report_workdir(path: Path, report: dict[str, Any]) -> Path:
+    """The work directory of a report file: a report names its own "." (older ones the absolute folder),
+    and lies in its reports/ or reports/history/."""
+    if Path(report["workdir"]).is_absolute():
+        return Path(report["workdir"])
+    return next(folder.parent for folder in path.resolve().parents if folder.name == "reports")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from-report", type=Path, help="a bot-start report (reports/latest.json) instead of a run")
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.from_report:
         report = json.loads(args.from_report.read_text(encoding="utf-8"))
-        results = eval_results(Path(report["workdir"]))
+        results = eval_results(report_workdir(args.from_report, report))
         measured = datetime.date.fromtimestamp(args.from_report.stat().st_mtime).isoformat()
     else:
         report, results, wall = run_bot_start()

@@ -14,6 +14,8 @@ from minillm_core.cli import cli
 from minillm_core.contract.outputs import MARKER, OutputRefused, check_output, run_name
 from minillm_core.contract.skill import StageResult
 from minillm_core.runner import plan as runner
+from minillm_core.runs.locks import holding
+from minillm_core.runs.recovery import restore_set_aside
 from minillm_core.train.checkpoints import MARKER as CHECKPOINT_MARKER
 from tests.helpers import add_test_skill
 
@@ -134,6 +136,30 @@ def test_no_conversation_left_after_filtering_names_max_seq_len(tmp_path):
     assert "every one is longer than max_seq_len=4 tokens" in stage["error"]
     assert "--set max_seq_len=" in stage["hint"]
     assert not (tmp_path / "out" / "sft").exists()
+
+
+def test_a_model_a_kill_left_set_aside_is_put_back_by_the_next_run_which_says_so(tmp_path):
+    """Killed between the final save's two renames: out/pretrain gone, the model before it in .pretrain.old."""
+    work = tmp_path.resolve()
+    aside = work / "out" / ".pretrain.old"
+    aside.mkdir(parents=True)
+    (aside / "config.json").write_text("{}")
+    (aside / MARKER).write_text('{"stage": "pretrain"}')
+    (work / "out" / ".stamps").mkdir()
+    (work / "out" / ".stamps" / "pretrain.json").write_text("{}")  # that pretrain had finished
+    result = invoke("run", "sft", "--workdir", str(work), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    requirement = json.loads(result.stdout)["stages"][0]["checks"][0]
+    assert requirement["what"].startswith("the output of pretrain") and requirement["holds"], requirement
+    assert "restored out/pretrain from out/.pretrain.old" in result.stderr
+    assert (work / "out" / "pretrain" / "config.json").is_file() and not aside.exists()
+
+    # Not while a run holds the folder's lock: it may be between its two renames this instant.
+    (work / "out" / "pretrain").rename(aside)
+    with holding(work, ["pretrain"], run_id="20261130-120000-pretrain-abcd"):
+        assert restore_set_aside(work, [work / "out"]) == []
+    assert aside.is_dir() and not (work / "out" / "pretrain").exists()
+    assert restore_set_aside(work, [work / "out"]) == [work / "out" / "pretrain"]
 
 
 # -- hints and exit 3 ------------------------------------------------------------------------------

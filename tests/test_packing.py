@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from transformers import PreTrainedTokenizerFast  # noqa: E402
 from minillm_core.data import packing  # noqa: E402
 from minillm_core.data.formats import DataError, RecordReader  # noqa: E402
 from minillm_core.data.packing import build_pretrain_dataset  # noqa: E402
+from minillm_core.runs.stopping import graceful_stop  # noqa: E402
 
 EOS = "<|endoftext|>"
 WORDS = ("the a small model learns to read and write short stories about cats dogs birds trees rivers "
@@ -175,6 +177,27 @@ def test_an_interrupted_build_leaves_no_cache_and_the_next_one_completes(tokeniz
     tokens.unlink()
     build_pretrain_dataset(records, tokenizer, 16, tmp_path / "cache", source_key="texts")
     assert tokens.exists() and not stale.exists()
+
+
+def _busy(path: str) -> None:
+    """A task that says it has started, then works until it is stopped."""
+    Path(path).touch()
+    time.sleep(60)
+
+
+def test_a_worker_the_pool_stops_prints_no_traceback_during_a_run(tokenizer, tmp_path, capfd):
+    """A pool ends by sending SIGTERM to the workers still running. Forked inside a run, they had its stop
+    handler (runs/stopping.py), which raises KeyboardInterrupt outside training: a successful pretraining
+    run on 8 MB or more printed their tracebacks."""
+    started = tmp_path / "started"
+    with graceful_stop(), packing._tokenizing_pool(tokenizer, 1) as pool:
+        pool.apply_async(_busy, (str(started),))
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline, "the task did not start"
+            time.sleep(0.02)
+    # Leaving the block, the pool sent SIGTERM to the worker still in its task, and waited for it to end.
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("num_proc", [1, 2])

@@ -22,6 +22,95 @@ PRETRAIN = [sys.executable, "-m", "minillm_core", "run", "pretrain", "--json", "
 # A run killed with SIGKILL after a checkpoint resumes from it: tests/test_long_runs.py.
 
 
+def tiny_trainer(output_dir: Path, steps: list[int]):
+    """A transformers Trainer of one linear layer (no language model: milliseconds a step) that saves a
+    checkpoint every step up to max_steps=3, as ours do at the end; `steps` collects each step it trains."""
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    class Line(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def forward(self, x, labels):
+            return {"loss": torch.nn.functional.mse_loss(self.layer(x), labels)}
+
+    class CountSteps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            steps.append(state.global_step)
+
+    torch.manual_seed(0)
+    data = [{"x": torch.tensor([float(i)]), "labels": torch.tensor([2.0 * i])} for i in range(16)]
+    args = TrainingArguments(str(output_dir), max_steps=3, save_steps=1, logging_steps=1, per_device_train_batch_size=2,
+                             learning_rate=0.01, use_cpu=True, report_to="none", disable_tqdm=True, seed=0)
+    return Trainer(model=Line(), args=args, train_dataset=data, callbacks=[CountSteps()])
+
+
+def test_a_resumed_run_trains_exactly_to_max_steps_even_from_its_last_steps_checkpoint(tmp_path):
+    """Killed during the final save, a run leaves the checkpoint of its last step; resumed from it, the
+    Trainer alone would take a step more (max_steps=50 gave 51). Ours loads it and trains no further."""
+    import logging
+
+    from minillm_core.train.training import train_or_load
+
+    log = logging.getLogger("test")
+    steps: list[int] = []
+    first = tiny_trainer(tmp_path, steps)
+    first.train()
+    assert steps == [1, 2, 3]
+    trained = first.model.layer.weight.item()
+
+    steps.clear()
+    last = tiny_trainer(tmp_path, steps)
+    result = train_or_load(last, tmp_path / "checkpoint-3", log)
+    assert steps == [] and result.global_step == last.state.global_step == 3
+    assert last.model.layer.weight.item() == trained  # the checkpoint's weights, ready for the final save
+    losses = [entry["loss"] for entry in first.state.log_history if "loss" in entry]
+    assert [entry["loss"] for entry in last.state.log_history if "loss" in entry] == losses  # for the report
+
+    # From an earlier checkpoint it trains the steps left, and stops at max_steps.
+    resumed = tiny_trainer(tmp_path, steps)
+    assert train_or_load(resumed, tmp_path / "checkpoint-2", log).global_step == 3 and steps == [3]
+
+
+@pytest.mark.slow
+def test_a_run_killed_between_the_final_saves_renames_is_recovered_and_trains_no_step_more(tmp_path, monkeypatch):
+    """The kill leaves out/pretrain missing, the model before it in out/.pretrain.old and the checkpoint of
+    the last step: the next run puts the old model back, says so, and saves the new one without training."""
+    from click.testing import CliRunner
+
+    from minillm_core.cli import cli
+    from minillm_core.contract import outputs
+
+    def run(*sets: str):
+        args = ["run", "pretrain", "--workdir", str(tmp_path), "--json", "--set", "preset=tiny", "--set",
+                "compile=false", "--set", "log_steps=1", *[part for pair in sets for part in ("--set", pair)]]
+        return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+    assert run("max_steps=2").exit_code == 0
+    publish = outputs._publish
+
+    def killed_between_the_renames(staging, output):
+        os.replace(output, outputs.set_aside(output))
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(outputs, "_publish", killed_between_the_renames)
+    assert run("max_steps=4", "save_steps=2").exit_code == 1
+    assert not (tmp_path / "out" / "pretrain").exists() and (tmp_path / "out" / ".pretrain.old").is_dir()
+
+    monkeypatch.setattr(outputs, "_publish", publish)
+    again = run("max_steps=4", "save_steps=2")
+    assert again.exit_code == 0, again.output[-3000:]
+    assert "restored out/pretrain from out/.pretrain.old" in again.stderr
+    metrics = json.loads(again.stdout)["stages"][0]["metrics"]
+    assert (metrics["resumed_from_step"], metrics["steps"]) == (4, 4)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "logs" / "pretrain.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    assert (tmp_path / "out" / "pretrain" / "model.safetensors").is_file()
+    assert not (tmp_path / "out" / ".pretrain.old").exists()
+
+
 @pytest.mark.slow
 def test_a_compiled_run_resumes_uncompiled_from_its_checkpoint(tmp_path):
     env = {**os.environ, "MINILLM_LOAD_PLUGINS": ""}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,10 @@ import pytest
 from minillm_core.contract.options import Option, OptionError
 from minillm_core.contract.skill import Skill, StageResult
 from minillm_core.plugins.host import get_host
+from minillm_core.run_commands import _describe_state
 from minillm_core.runner.plan import make_plan, run_plan
+from minillm_core.runs.status import describe
+from minillm_core.util.atomic import write_text_atomic
 from tests.helpers import SkillsPlugin, make_skill_folder
 
 
@@ -162,12 +167,79 @@ def test_reports_are_written_with_a_history_copy(tmp_path):
     host = get_host()
     report = run_plan(host, make_plan(host, "report", tmp_path))
     latest = json.loads((tmp_path / "reports" / "latest.json").read_text())
-    assert latest == json.loads(json.dumps(report, default=str))
-    assert (tmp_path / report["reports"]["history_json"]).exists()
+    # The file is the work directory's: its workdir is "."; stdout's report names the folder.
+    assert latest == {**json.loads(json.dumps(report, default=str)), "workdir": "."}
+    assert report["workdir"] == str(tmp_path.resolve())
+    assert report["reports"]["history_json"] == f"reports/history/{report['run_id']}.json"
+    assert json.loads((tmp_path / report["reports"]["history_json"]).read_text()) == latest
     markdown = (tmp_path / "reports" / "latest.md").read_text()
     assert markdown.startswith("# minillm-skill run report: ok")
     assert "CPU cores" in markdown and "torch " in markdown  # the header: machine and versions
-    assert markdown.rstrip().endswith(f"Not checked: {tmp_path.resolve()} is not inside a git repository.")
+    assert markdown.rstrip().endswith("Not checked: the work directory is not inside a git repository.")
+
+
+def test_runs_in_the_same_second_each_keep_their_own_report(tmp_path, monkeypatch):
+    real = time.strftime
+    monkeypatch.setattr(time, "strftime", lambda fmt, *_: real(fmt, (2026, 11, 30, 12, 0, 0, 0, 334, 0)))
+    register(tmp_path, counting_skill(tmp_path, "quick", []))
+    host = get_host()
+    reports = [run_plan(host, make_plan(host, "quick", tmp_path)) for _ in range(4)]
+    ids = [report["run_id"] for report in reports]
+    assert len(set(ids)) == 4 and all(run_id.startswith("20261130-120000-quick-") for run_id in ids)
+    assert len(list((tmp_path / "reports" / "history").glob("*.json"))) == 4
+    for run_id in ids:  # `status RUN` shows that run's own report, not the last one of its second
+        assert describe(tmp_path, run_id)["report"]["run_id"] == run_id
+
+
+def test_two_runs_writing_latest_json_at_once_each_write_it_whole(tmp_path):
+    target = tmp_path / "reports" / "latest.json"
+    failures = []
+
+    def write(text: str) -> None:
+        try:
+            for _ in range(300):
+                write_text_atomic(target, text)
+        except OSError as exc:  # one temporary file for both: renamed from under the other writer
+            failures.append(exc)
+
+    writers = [threading.Thread(target=write, args=(letter * 20000,)) for letter in "ab"]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == [] and target.read_text() in ("a" * 20000, "b" * 20000)
+    assert list(target.parent.iterdir()) == [target]  # no temporary file left
+
+
+def test_reports_and_run_records_name_paths_inside_the_work_directory_relative_to_it(tmp_path):
+    work, outside = (tmp_path / "work").resolve(), (tmp_path / "elsewhere" / "data.txt").resolve()
+
+    def run(ctx):
+        ctx.note(log=str(ctx.path("logs/paths.jsonl")))
+        model = str(ctx.path("out/model"))
+        return StageResult("done", metrics={"model": {"path": model}}, artifacts=[model, "logs/paths.jsonl"])
+
+    options = {name: Option(name, str, None, "a path", is_path=True) for name in ("init", "data")}
+    register(tmp_path, Skill.from_folder(make_skill_folder(tmp_path / "skills", "paths"), run=run, options=options))
+    (work / "out" / "base").mkdir(parents=True)
+    (work / "out" / "base" / "config.json").write_text("{}")  # init's precondition: a model folder
+    host = get_host()
+    report = run_plan(host, make_plan(host, "paths", work, sets=["init=out/base", f"data={outside}"], cwd=work))
+    latest_text = (work / "reports" / "latest.json").read_text()
+    latest = json.loads(latest_text)
+    stage = latest["stages"][0]
+    assert latest["workdir"] == "." and str(work) not in latest_text
+    assert stage["settings"] == {"init": "out/base", "data": str(outside)}  # a path outside stays as given
+    assert stage["artifacts"] == ["out/model", "logs/paths.jsonl"] and stage["metrics"]["model"]["path"] == "out/model"
+    assert report["stages"] == latest["stages"] and report["workdir"] == str(work)  # stdout: the same, and where
+
+    record = json.loads((work / "logs" / "runs" / f"{report['run_id']}.json").read_text())
+    assert record["workdir"] == "." and record["stages"][0]["log"] == "logs/paths.jsonl"
+    assert record["report"] == report["reports"]["history_json"]
+    # What reads them still finds the files: status, with its Report line, and the report in it.
+    state = describe(work, report["run_id"])
+    assert state["report"] == latest and state["workdir"] == str(work)
+    assert f"Report: {work / report['reports']['history_markdown']}" in _describe_state(state)
 
 
 def test_git_check_clean_in_a_repository_that_ignores_outputs(git_workdir):

@@ -231,10 +231,12 @@ def test_eight_requests_at_once_are_each_answered(client, model_id, identity_ans
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
-    """A random tiny base model (completion mode), the key given through MINILLM_API_KEY."""
+    """A random tiny base model (completion mode), the key given through MINILLM_API_KEY; --max-tokens lets a
+    reply run long enough to be under way at Ctrl-C (the default for a folder without provenance is 2048)."""
     folder = tmp_path_factory.mktemp("serve-keyed")
     save_tiny_model(folder / "tiny-base", seed=3, chat=False)
-    running = Server(folder / "stderr.txt", "--model", str(folder / "tiny-base"), env={**ENV, "MINILLM_API_KEY": KEY})
+    running = Server(folder / "stderr.txt", "--model", str(folder / "tiny-base"), "--max-tokens", "20000",
+                     env={**ENV, "MINILLM_API_KEY": KEY})
     yield running
     running.stop()
 
@@ -331,7 +333,7 @@ def canned_app(tmp_path_factory):
 
     reply = THOUGHT + "Let me add.\n" + call_text("calculator", expression="2 + 3")
 
-    def canned(bot, text, options, on_text=lambda _text: None):
+    def canned(bot, text, options, on_text=lambda _text: None, interrupted=lambda: False):
         assert "calculator" in text  # the request's tools reached the prompt
         for start in range(0, len(reply), 5):
             on_text(reply[start:start + 5])

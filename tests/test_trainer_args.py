@@ -33,15 +33,30 @@ class SeesTheArgs:
         return [Keep()]
 
 
-def test_args_reach_the_trainer_and_win_over_the_defaults(tmp_path):
+def _tensorboard_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run for the tests below (each costs seconds): args set, and tensorboard where installed."""
+    workdir = tmp_path_factory.mktemp("args")
     plugin = SeesTheArgs()
-    get_host().register(plugin, name="sees-the-args")
-    result = invoke("run", "pretrain", "--workdir", str(tmp_path), "--json", *TINY, "--set", "args.weight_decay=0.1",
-                    "--set", "args.lr_scheduler_type=constant", "--set", "args.adam_beta2=0.95")
+    get_host().register(plugin, name="sees-the-args")  # the next test's fresh host forgets it (conftest)
+    tracker = ["--set", "report_to=tensorboard"] if _tensorboard_installed() else []
+    result = invoke("run", "pretrain", "--workdir", str(workdir), "--json", *TINY, "--set", "args.weight_decay=0.1",
+                    "--set", "args.lr_scheduler_type=constant", "--set", "args.adam_beta2=0.95", *tracker)
     assert result.exit_code == 0, result.output
-    args = plugin.seen[0]
+    return workdir, plugin.seen, json.loads(result.stdout)
+
+
+def test_args_reach_the_trainer_and_win_over_the_defaults(trained):
+    _workdir, seen, report = trained
+    args = seen[0]
     assert (args.weight_decay, args.lr_scheduler_type.value, args.adam_beta2) == (0.1, "constant", 0.95)
-    settings = json.loads(result.stdout)["stages"][0]["settings"]
+    settings = report["stages"][0]["settings"]
     assert settings["args"] == {"weight_decay": 0.1, "lr_scheduler_type": "constant", "adam_beta2": 0.95}
 
 
@@ -71,16 +86,15 @@ def test_each_stage_checks_against_its_own_config(tmp_path):
     assert settings["dpo"] == {"weight_decay": 0.05, "label_smoothing": 0.1}
 
 
-def test_tensorboard_gets_event_files_its_reader_parses(tmp_path):
+def test_tensorboard_gets_event_files_its_reader_parses(trained):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    result = invoke("run", "pretrain", "--workdir", str(tmp_path), "--json", *TINY, "--set", "report_to=tensorboard")
-    assert result.exit_code == 0, result.output
-    folder = tmp_path / "logs" / "tensorboard" / "pretrain"
+    workdir = trained[0]
+    folder = workdir / "logs" / "tensorboard" / "pretrain"
     assert list(folder.glob("events.out.tfevents.*"))
     events = EventAccumulator(str(folder))
     events.Reload()
     losses = [event.value for event in events.Scalars("train/loss")]
-    logged = [json.loads(line)["loss"] for line in (tmp_path / "logs" / "pretrain.jsonl").read_text().splitlines()]
+    logged = [json.loads(line)["loss"] for line in (workdir / "logs" / "pretrain.jsonl").read_text().splitlines()]
     assert losses == pytest.approx(logged, rel=1e-5) and len(losses) == 3

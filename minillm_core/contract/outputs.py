@@ -89,13 +89,19 @@ def staged_output(output: Path, stage: str, style: str | None = None,
 
 def _publish(staging: Path, output: Path) -> None:
     """Swap the finished folder `staging` into place as `output`. A crash leaves either the old folder or
-    the new one (or the old one moved aside as .<name>.old), never a half-written `output`."""
-    old = output.with_name(f".{output.name}.old")
+    the new one (or the old one moved aside as .<name>.old, which the next run puts back: runs/recovery.py),
+    never a half-written `output`."""
+    old = set_aside(output)
     shutil.rmtree(old, ignore_errors=True)
     if output.exists():
         os.replace(output, old)
     os.replace(staging, output)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def set_aside(output: Path) -> Path:
+    """Where a save moves the folder it replaces until the new one is in place: .<name>.old beside it."""
+    return output.with_name(f".{output.name}.old")
 
 
 def trained_models(workdir: Path) -> list[Path]:
@@ -115,6 +121,26 @@ def workdir_relative(path: str | Path, workdir: Path) -> str:
         return str(resolved.relative_to(Path(workdir).resolve()))
     except ValueError:
         return os.fspath(resolved)
+
+
+def relative_paths(value: Any, workdir: Path) -> Any:
+    """`value` (nested dicts and lists) with every string that is an absolute path inside the work directory
+    made relative to it ("." for the work directory itself), as reports and run records name paths: they
+    belong to the folder, not to the machine. Other strings, and paths outside it, stay as they are."""
+    root = os.path.normpath(Path(workdir).resolve())
+    inside = root.rstrip(os.sep) + os.sep
+
+    def relative(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: relative(entry) for key, entry in item.items()}
+        if isinstance(item, (list, tuple)):
+            return type(item)(relative(entry) for entry in item)
+        if not isinstance(item, str) or not os.path.isabs(item):
+            return item
+        path = os.path.normpath(item)
+        return os.path.relpath(path, root) if path == root or path.startswith(inside) else item
+
+    return relative(value)
 
 
 def stage_output(stage: str, output: str | None, workdir: Path) -> Path:

@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -169,6 +170,11 @@ def _start_tokenizing(tokenizer) -> None:
     _tokenizing.update(tokenizer=tokenizer, encoder=PieceCacheEncoder.for_tokenizer(tokenizer))
 
 
+def _tokenizing_pool(tokenizer, processes: int) -> multiprocessing.pool.Pool:
+    # fork: the workers inherit the tokenizer instead of unpickling a copy each.
+    return multiprocessing.get_context("fork").Pool(processes, _start_tokenizing, (tokenizer,))
+
+
 def _tokenize(texts: list[str]) -> pa.ListArray:
     """Each text's ids with EOS appended, as one Arrow list array (cheap to send between processes)."""
     tokenizer, encoder = _tokenizing["tokenizer"], _tokenizing["encoder"]
@@ -194,8 +200,7 @@ def _tokenized_batches(batches: Iterator[list[str]], tokenizer, processes: int) 
         finally:
             _tokenizing.clear()
         return
-    # fork: the workers inherit the tokenizer instead of unpickling a copy each.
-    with multiprocessing.get_context("fork").Pool(processes, _start_tokenizing, (tokenizer,)) as pool:
+    with _tokenizing_pool(tokenizer, processes) as pool:
         pending: collections.deque = collections.deque()
         for batch in batches:
             pending.append(pool.apply_async(_tokenize, (batch,)))

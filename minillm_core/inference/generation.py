@@ -12,13 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# A temperature below this is greedy, as vLLM has it: dividing the logits by less (1e-300) overflows them to inf,
+# and sampling from them fails.
+GREEDY_BELOW = 1e-5
+
 
 @dataclass
 class GenerationOptions:
-    temperature: float = 0.7  # 0: greedy
+    temperature: float = 0.7  # 0 (or below GREEDY_BELOW): greedy
     top_p: float = 0.9
     max_new_tokens: int = 256
     stops: tuple[str, ...] = ()  # stop strings, besides the model's end-of-turn tokens
+    time_limit: float | None = None  # seconds; the reply is cut once they pass (stopped_by "time_limit")
 
 
 @dataclass
@@ -28,7 +33,7 @@ class GeneratedReply:
     answer: str  # cut before the stop string, special tokens removed: exactly the text that was streamed
     new_tokens: int
     seconds: float
-    stopped_by: str  # "eos", "stop_string" or "max_new_tokens"
+    stopped_by: str  # "eos", "stop_string", "max_new_tokens", "time_limit" or "interrupted"
 
 
 # --- generating --------------------------------------------------------------------------------------
@@ -105,6 +110,26 @@ class StopAtText:
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
+class StopEarly:
+    """Stopping criterion: the time limit has passed, or `interrupted()` says the reply is not wanted any more
+    (its client went away). generate() asks after every token, so either ends the reply within one step;
+    `reason` says which ("time_limit" or "interrupted")."""
+
+    def __init__(self, time_limit: float | None, interrupted: Callable[[], bool]) -> None:
+        self.deadline = None if time_limit is None else time.monotonic() + time_limit
+        self.interrupted = interrupted
+        self.reason: str | None = None
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        if self.interrupted():
+            self.reason = "interrupted"
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            self.reason = "time_limit"
+        return torch.full((input_ids.shape[0],), self.reason is not None, dtype=torch.bool, device=input_ids.device)
+
+
 def stop_token_ids(bot: Any) -> list[int]:
     """End-of-turn ids (<|im_end|>, eos) plus whatever the model's generation config stops on."""
     from minillm_core.model.tokenizer import chat_stop_token_ids
@@ -118,8 +143,10 @@ def stop_token_ids(bot: Any) -> list[int]:
 
 
 def generate_reply(bot: Any, text: str, options: GenerationOptions,
-                   on_text: Callable[[str], None] = lambda _text: None) -> GeneratedReply:
-    """Continue `text` (already templated), streaming the answer through `on_text` piece by piece."""
+                   on_text: Callable[[str], None] = lambda _text: None,
+                   interrupted: Callable[[], bool] = lambda: False) -> GeneratedReply:
+    """Continue `text` (already templated), streaming the answer through `on_text` piece by piece. The reply
+    ends early (stopped_by "interrupted") as soon as `interrupted()` is true, checked after each token."""
     import torch
     from transformers import StoppingCriteriaList
 
@@ -129,20 +156,23 @@ def generate_reply(bot: Any, text: str, options: GenerationOptions,
     prompt_length = inputs["input_ids"].shape[1]
     stream = TextStream(tokenizer, options.stops, on_text)
     stop_ids = stop_token_ids(bot)
+    early = StopEarly(options.time_limit, interrupted)
     sampling = {"do_sample": True, "temperature": options.temperature, "top_p": options.top_p}
     started = time.perf_counter()
     with torch.inference_mode():
         output = bot.model.generate(
             **inputs, max_new_tokens=options.max_new_tokens, eos_token_id=stop_ids,
             pad_token_id=tokenizer.pad_token_id, streamer=stream,
-            stopping_criteria=StoppingCriteriaList([StopAtText(tokenizer, options.stops, prompt_length)]),
-            **(sampling if options.temperature > 0 else {"do_sample": False}))
+            stopping_criteria=StoppingCriteriaList([StopAtText(tokenizer, options.stops, prompt_length), early]),
+            **(sampling if options.temperature >= GREEDY_BELOW else {"do_sample": False}))
     seconds = time.perf_counter() - started
     new_ids = output[0, prompt_length:].tolist()
     if stream.stopped:
         stopped_by = "stop_string"
     elif new_ids and new_ids[-1] in stop_ids:
         stopped_by = "eos"
+    elif early.reason:
+        stopped_by = early.reason
     else:
         stopped_by = "max_new_tokens"
     return GeneratedReply(stream.text, len(new_ids), round(seconds, 3), stopped_by)

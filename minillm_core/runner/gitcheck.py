@@ -22,7 +22,7 @@ def git_state(workdir: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {"checked": False, "reason": "git is not installed"}
     if inside.returncode != 0 or inside.stdout.strip() != "true":
-        return {"checked": False, "reason": f"{workdir} is not inside a git repository"}
+        return {"checked": False, "reason": "the work directory is not inside a git repository"}
     status = _git(workdir, "status", "--porcelain=v1", "--untracked-files=all", "--", ".")
     changed, untracked = [], []
     for line in status.stdout.splitlines():

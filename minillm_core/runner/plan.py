@@ -26,7 +26,7 @@ from minillm_core.contract.options import (
     parse_set_pairs,
     resolve_settings,
 )
-from minillm_core.contract.outputs import OutputRefused, check_output
+from minillm_core.contract.outputs import OutputRefused, check_output, output_path, relative_paths
 from minillm_core.contract.skill import Check, Skill, SkillError, StageContext, StageResult
 from minillm_core.plugins.host import PluginHost
 from minillm_core.runner import final_model, stamps
@@ -34,6 +34,7 @@ from minillm_core.runner.gitcheck import git_check, git_state
 from minillm_core.runner.preconditions import evaluate_checks
 from minillm_core.runner.report import environment, write_reports
 from minillm_core.runs.locks import RunLocked, holding
+from minillm_core.runs.recovery import restore_set_aside
 from minillm_core.runs.session import RunSession, lock_names
 from minillm_core.runs.stopping import StageStopped, stop_requested
 from minillm_core.util.distributed import is_main_process
@@ -104,12 +105,26 @@ def make_plan(host: PluginHost, name: str, workdir: Path, config: Path | None = 
         settings, explicit = resolve_settings(step.options, raw)
         stages.append(Stage(step, StageContext(step.name, workdir, settings, explicit, force,
                                                tuple(s.name for s in steps))))
+    if is_main_process():  # before any check reads them: a model folder a kill left set aside is put back
+        restore_set_aside(workdir, _model_folders(stages, workdir))
     _check_outputs(stages)
     plan = Plan(name, workdir, stages, force)
     for index, stage in enumerate(stages):
         earlier = {s.skill.name for s in stages[:index]}
         stage.checks = evaluate_checks(host, stage, earlier)
     return plan
+
+
+def _model_folders(stages: list[Stage], workdir: Path) -> set[Path]:
+    """Where the plan's stages read and write models: out/, and the folders of their `output` and `init`."""
+    folders = {workdir / "out"}
+    for stage in stages:
+        settings = stage.context.settings
+        if "output" in stage.skill.options:
+            folders.add(output_path(stage.skill.name, settings.get("output"), workdir).parent)
+        if isinstance(settings.get("init"), str) and Path(settings["init"]).is_absolute():
+            folders.add(Path(settings["init"]).parent)
+    return folders
 
 
 def _check_outputs(stages: list[Stage]) -> None:
@@ -157,10 +172,11 @@ def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: f
             git_before: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
     statuses = {record.status for record in records}
     status = next((s for s in ("precondition_failed", "failed", "stopped") if s in statuses), "ok")
+    # Paths inside the work directory are relative to it (the files say workdir "."; stdout has the folder).
     report = {"skill": plan.name, "status": status, "run_id": run_id,
               "duration_s": round(time.monotonic() - started, 2),
               "workdir": str(plan.workdir), "environment": environment(git_before, records),
-              "stages": [r.to_dict() for r in records],
+              "stages": [_relative_record(r.to_dict(), plan.workdir) for r in records],
               "plugin_errors": [p.to_dict() for p in host.problems]}
     if not is_main_process():  # under torchrun every rank runs the stage; one writes the reports
         report["git"] = {"checked": False, "reason": "checked by the main process"}
@@ -169,13 +185,22 @@ def _report(host: PluginHost, plan: Plan, records: list[StageRecord], started: f
         report["reports"] = None
         report["git"] = git_check(plan.workdir, git_before) if plan.workdir.is_dir() else git_before
         return report
-    report["final_model"] = final_model.choose(report["stages"], plan.workdir)
+    report["final_model"] = final_model.choose([r.to_dict() for r in records], plan.workdir)
     # The git check comes last, after the reports exist, because they too must be ignored by git.
     report["reports"] = _write_reports_safely(plan.workdir, report)
     report["git"] = git_check(plan.workdir, git_before)
     if report["reports"]:
         _write_reports_safely(plan.workdir, report, paths=report["reports"])
     return report
+
+
+# A record's structured fields, whose path values are made relative; messages (error, hint, summary) are text
+# that may merely start with a path, and stay as written.
+PATH_FIELDS = ("settings", "artifacts", "metrics")
+
+
+def _relative_record(record: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    return {key: relative_paths(value, workdir) if key in PATH_FIELDS else value for key, value in record.items()}
 
 
 def _unwritable(workdir: Path) -> str | None:

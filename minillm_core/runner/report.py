@@ -1,7 +1,9 @@
 """The status report of a run: JSON for agents, Markdown for people, both under reports/.
 
-reports/latest.json and reports/latest.md always hold the last run; reports/history/ keeps a
-timestamped copy of each (with a copy of its loss plots, which reports/plots/ keeps only for the latest).
+reports/latest.json and reports/latest.md always hold the last run; reports/history/ keeps a copy of
+each, named after its run id (with a copy of its loss plots, which reports/plots/ keeps only for the latest).
+The files are the work directory's, not the machine's: paths inside it are relative to it, and `workdir`
+reads "." (runner/plan.py makes the paths relative; here the field).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import secrets
 import shutil
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -25,15 +28,15 @@ _MARK = {"ok": "ok", "failed": "FAILED", "precondition_failed": "PRECONDITION FA
 
 
 def write_reports(workdir: Path, report: dict[str, Any], paths: dict[str, str] | None = None) -> dict[str, str]:
-    """Write latest.{json,md} and a timestamped copy; pass `paths` to rewrite the same files."""
+    """Write latest.{json,md} and the run's own copy in history/; pass `paths` to rewrite the same files."""
     reports = workdir / "reports"
     if paths is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = _history_name(report)
         paths = {"json": "reports/latest.json", "markdown": "reports/latest.md",
-                 "history_json": f"reports/history/{stamp}-{report['skill']}.json",
-                 "history_markdown": f"reports/history/{stamp}-{report['skill']}.md"}
+                 "history_json": f"reports/history/{name}.json", "history_markdown": f"reports/history/{name}.md"}
     (reports / "history").mkdir(parents=True, exist_ok=True)
-    report = redact_all(report)  # the skills keep credentials out; this makes sure no report holds one
+    # The skills keep credentials out; redact_all makes sure no report holds one.
+    report = redact_all({**report, "workdir": "."})
     as_json = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
     as_markdown = render_markdown(report)
     history_markdown = _with_own_plots(workdir, as_markdown, workdir / paths["history_markdown"])
@@ -41,6 +44,11 @@ def write_reports(workdir: Path, report: dict[str, Any], paths: dict[str, str] |
                       ("history_json", as_json), ("history_markdown", history_markdown)):
         write_text_atomic(workdir / paths[key], text)
     return paths
+
+
+def _history_name(report: dict[str, Any]) -> str:
+    """The run id (unique per run: runs started in the same second get their own copies), else a new one."""
+    return report.get("run_id") or f"{time.strftime('%Y%m%d-%H%M%S')}-{report['skill']}-{secrets.token_hex(2)}"
 
 
 _PLOT_LINK = re.compile(r"\]\(plots/([\w.-]+\.png)\)")  # ](plots/sft_loss.png), as report_card links them
@@ -108,7 +116,7 @@ def _header(report: dict[str, Any]) -> str:
             else "not a git checkout")
     versions = ", ".join(f"{name} {v}" for name, v in (env.get("versions") or {}).items() if v)
     machine = f"{env.get('cpu_cores')} CPU cores, {env.get('ram_gb')} GB RAM, {env.get('gpu') or 'no GPU'}"
-    return (f"{report['duration_s']:.1f} s in all, in `{report['workdir']}`; {code}.  \n"
+    return (f"{report['duration_s']:.1f} s in all; {code}.  \n"
             f"{machine}; Python {env.get('python')}, {versions}.")
 
 

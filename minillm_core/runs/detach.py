@@ -45,5 +45,5 @@ def _record_start(workdir: Path, run_id: str, skill: str, pid: int, command: lis
         return
     write_text_atomic(path, json.dumps({
         "run_id": run_id, "skill": skill, "status": "starting", "pid": pid, "process_started": process_identity(pid),
-        "workdir": str(workdir), "command": command, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "workdir": ".", "command": command, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "started_ts": time.time(), "finished_at": None, "log": log, "stages": [], "report": None}, indent=1) + "\n")

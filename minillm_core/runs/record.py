@@ -4,6 +4,7 @@ Every `minillm-skill run` that runs something writes one: the skill, the process
 run whose process is gone without finishing reads as `died`), the command, each stage's status, and, once
 finished, the paths of its report. `status`, `runs` and `stop` read these files and nothing else of the
 run's process, so they are cheap and never disturb it. A detached run's stderr goes to logs/runs/<id>.log.
+Its paths are relative to the work directory, which it names "." (the command stays as it was typed).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from minillm_core.contract.outputs import relative_paths
 from minillm_core.util.atomic import write_text_atomic
 
 RUNS_DIR = "logs/runs"
@@ -74,7 +76,7 @@ class RunRecord:
         data = read_record(workdir, run_id, missing_ok=True) or {}
         pid = os.getpid()
         data.update(run_id=run_id, skill=skill, status="running", pid=pid, process_started=process_identity(pid),
-                    workdir=str(workdir), command=data.get("command") or command,
+                    workdir=".", command=data.get("command") or command,
                     started_at=data.get("started_at") or _now(), started_ts=data.get("started_ts") or time.time(),
                     finished_at=None, log=data.get("log"),
                     stages=[{"skill": name, "status": "pending"} for name in stages], report=None)
@@ -86,7 +88,7 @@ class RunRecord:
         return next(s for s in self.data["stages"] if s["skill"] == name)
 
     def update_stage(self, name: str, **fields: Any) -> None:
-        self.stage(name).update(fields)
+        self.stage(name).update(relative_paths(fields, self.workdir))  # a plugin's stage may note absolute ones
         self.save()
 
     def finish(self, status: str, report: dict[str, Any]) -> None:

@@ -4,12 +4,14 @@ While a run is on, the first SIGINT or SIGTERM asks training to stop: the traine
 end of the step it is in and returns, the stage is reported `stopped`, and the same command resumes from
 that checkpoint. A stage that is not training (a download, eval) has no step to wait for: it stops at once,
 as does any stage at a second signal. Checkpoints are written whole or not at all (checkpoints.py), so
-stopping at once still leaves the last one good.
+stopping at once still leaves the last one good. A process forked by the run (the tokenizing workers)
+inherits the handler but not the role: the run ends it, so it ignores Ctrl-C and ends quietly at SIGTERM.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -31,8 +33,14 @@ class _StopRequest:
     def __init__(self) -> None:
         self.requested = False  # a stop was asked for (the first signal)
         self.training = 0  # trainers between on_train_begin and on_train_end: they stop at a step boundary
+        self.pid = os.getpid()  # the run's process: the one graceful_stop installed the handler in
 
     def handle(self, signum: int, frame) -> None:
+        if os.getpid() != self.pid:  # a forked worker: a KeyboardInterrupt there is a traceback on stderr
+            if signum == signal.SIGTERM:  # how a multiprocessing pool ends its workers, even after a success
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            return
         if self.requested or not self.training:
             raise KeyboardInterrupt  # a second signal, or nothing to stop gracefully: stop now
         self.requested = True
@@ -73,7 +81,7 @@ def agree_to_stop() -> bool:
 @contextmanager
 def graceful_stop() -> Iterator[None]:
     """Handle SIGINT and SIGTERM as a graceful stop for the block (in the main thread; elsewhere, no change)."""
-    STOP.requested, STOP.training = False, 0
+    STOP.requested, STOP.training, STOP.pid = False, 0, os.getpid()
     if threading.current_thread() is not threading.main_thread():
         yield
         return

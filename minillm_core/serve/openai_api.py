@@ -19,6 +19,9 @@ from minillm_core.inference.replies import split_reasoning
 from minillm_core.inference.tools import ToolCall, parse_tool_calls
 
 MAX_STOPS = 4  # as OpenAI's API
+MAX_STOP_LENGTH = 256  # characters: the streamer compares each prefix of a stop string with the text, every token
+MAX_DEPTH = 64  # how deeply a request body may nest: a tool's JSON schema takes a few levels
+SEED_RANGE = (0, 2**32 - 1)  # transformers.set_seed seeds numpy too, which takes no other seed
 THINK_OPEN, THINK_CLOSE, CALL_OPEN = "<think>", "</think>", "<tool_call>"
 
 
@@ -133,15 +136,15 @@ class ChatCompletionRequest(BaseModel):
     tools: list[ToolDefinition] | None = None
     tool_choice: str | dict[str, Any] | None = None  # "none" hides the tools; anything else offers them
     n: int = Field(1, ge=1, le=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
     chat_template_kwargs: dict[str, Any] | None = None  # vLLM's extension; enable_thinking is read
 
     @field_validator("stop")
     @classmethod
     def _stops(cls, value: str | list[str] | None) -> str | list[str] | None:
         stops = [value] if isinstance(value, str) else value or []
-        if len(stops) > MAX_STOPS or any(stop == "" for stop in stops):
-            raise ValueError(f"give up to {MAX_STOPS} non-empty stop strings")
+        if len(stops) > MAX_STOPS or any(not 0 < len(stop) <= MAX_STOP_LENGTH for stop in stops):
+            raise ValueError(f"give up to {MAX_STOPS} non-empty stop strings of at most {MAX_STOP_LENGTH} characters")
         return value
 
     def stops(self) -> tuple[str, ...]:
@@ -159,12 +162,45 @@ def parse_request(body: bytes) -> ChatCompletionRequest:
     """The request in a body; ApiError (400) for anything that is not a valid chat-completions request."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:  # thousands of nested brackets: the parser recurses once per level
+        raise _too_deep() from None
+    except ValueError as exc:  # not JSON, not UTF-8 (UnicodeDecodeError), an integer of over 4,300 digits
         raise ApiError(400, f"the request body is not valid JSON ({exc})") from None
+    _check_values(data)
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
         raise validation_error(list(exc.errors())) from None
+
+
+def _check_values(data: Any) -> None:
+    """ApiError (400) for JSON that parses but that the server cannot take: nested deeper than MAX_DEPTH (the
+    chat template and the validators recurse into it), or a string holding a lone surrogate ("\\ud800" is
+    valid JSON but no text: the tokenizer fails on it)."""
+    pending = [(data, 1)]
+    while pending:  # a loop rather than recursion: the depth is what is being checked
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            pending += [(item, depth + 1) for item in (*value, *value.values())]
+        elif isinstance(value, list):
+            pending += [(item, depth + 1) for item in value]
+        elif isinstance(value, str) and not _is_text(value):
+            raise ApiError(400, "the request body holds a string with a lone surrogate (such as \\ud800), "
+                                "which is no text; send valid UTF-16 pairs or the characters themselves")
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, f"the request body is nested more than {MAX_DEPTH} levels deep")
 
 
 def validation_error(errors: list[dict[str, Any]]) -> ApiError:
@@ -191,7 +227,8 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "none"}
 
 # --- the response -------------------------------------------------------------------------------------
 
-FINISH_REASONS = {"eos": "stop", "stop_string": "stop", "max_new_tokens": "length"}
+# A reply cut by --request-timeout ends as one cut by max_tokens: it was cut short by a limit.
+FINISH_REASONS = {"eos": "stop", "stop_string": "stop", "max_new_tokens": "length", "time_limit": "length"}
 
 
 def new_completion_id() -> str:

@@ -10,7 +10,9 @@ it (chat.load_bot) and replies are generated the way `chat` generates them (gene
 
 Generating on one model is not thread-safe, so one worker thread does all of it, a request at a time, while the
 event loop keeps answering (health, models, queued requests); a streamed reply's text passes from that thread
-to its response through a queue. FastAPI and uvicorn are the `serve` extra, imported when the command runs.
+to its response through a queue. So that one request cannot hold the others back, a reply has a longest
+length (--max-tokens) and time (--request-timeout), and a client that goes away, streamed or not, stops its
+reply (worker.py). FastAPI and uvicorn are the `serve` extra, imported when the command runs.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations (the request model, Request),
@@ -21,7 +23,7 @@ import hmac
 import json
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,14 @@ import click
 
 from minillm_core.inference.generation import GeneratedReply
 from minillm_core.serve.chat import MODEL_OPTION, WORKDIR_OPTION, Bot, default_model, load_bot, note
-from minillm_core.serve.worker import GenerationCancelled, ModelWorker, Prepared
+from minillm_core.serve.worker import (
+    FALLBACK_MAX_TOKENS,
+    GenerationCancelled,
+    Limits,
+    ModelWorker,
+    Prepared,
+    default_max_tokens,
+)
 from minillm_core.util.resources import assets_dir
 
 if TYPE_CHECKING:
@@ -38,20 +47,26 @@ if TYPE_CHECKING:
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 INSTALL_HINT = "pip install 'minillm-skill[serve]'"
 GRACEFUL_SHUTDOWN_S = 5  # Ctrl-C: how long open requests may finish before they are cut
+DEFAULT_REQUEST_TIMEOUT_S = 120.0  # far longer than a reply of the trained length takes on a CPU
+# A request body's limit: 32,768 tokens of text are about 130 KB, and tools and a long history add little.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 # --- the app ------------------------------------------------------------------------------------------
 
 
-def create_app(bot: Bot, api_key: str | None = None) -> Any:
-    """The FastAPI app serving `bot`; with `api_key`, /v1 answers only `Authorization: Bearer <api_key>`."""
+def create_app(bot: Bot, api_key: str | None = None, max_tokens: int | None = None,
+               request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
+    """The FastAPI app serving `bot`; with `api_key`, /v1 answers only `Authorization: Bearer <api_key>`. A reply
+    is at most `max_tokens` tokens (default: the length the model was trained at; worker.default_max_tokens)
+    and `request_timeout` seconds."""
     from contextlib import asynccontextmanager
 
     from fastapi import APIRouter, Depends, FastAPI, Request
 
     from minillm_core.serve.openai_api import ApiError, parse_request
 
-    worker = ModelWorker(bot)
+    worker = ModelWorker(bot, Limits(max_tokens or default_max_tokens(bot), request_timeout))
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -94,10 +109,30 @@ def create_app(bot: Bot, api_key: str | None = None) -> Any:
     async def chat_completions(request: Request) -> Any:
         # Read here rather than by FastAPI, which skips JSON sent without `Content-Type: application/json`
         # (curl -d sends a form type); OpenAI's API reads the body as JSON either way.
-        return await _complete(worker, parse_request(await request.body()))
+        parsed = parse_request(await _read_body(request))
+        worker.check_limits(parsed)  # at once, rather than after the requests queued before it
+        return await _complete(worker, parsed, request)
 
     app.include_router(v1)
     return app
+
+
+async def _read_body(http: Any) -> bytes:
+    """The request body; ApiError (413) once it passes MAX_BODY_BYTES, so that no more of it is held. (FastAPI's
+    own max_body_size answers a too long Content-Length in plain text, which no OpenAI client reads.)"""
+    from minillm_core.serve.openai_api import ApiError
+
+    too_large = ApiError(413, f"the request body is over {MAX_BODY_BYTES} bytes; send a shorter conversation",
+                         code="request_too_large")
+    declared = http.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in http.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large
+    return bytes(body)
 
 
 def _model_card(worker: ModelWorker) -> dict[str, Any]:
@@ -136,7 +171,8 @@ def _add_error_handlers(app: Any) -> None:
     app.add_exception_handler(Exception, crashed)
 
 
-async def _complete(worker: ModelWorker, request: "ChatCompletionRequest") -> Any:
+async def _complete(worker: ModelWorker, request: "ChatCompletionRequest", http: Any) -> Any:
+    """The completion for `request`, sent on the connection `http` (a Starlette Request): streamed or not."""
     from fastapi.responses import StreamingResponse
 
     from minillm_core.serve.openai_api import (
@@ -148,16 +184,18 @@ async def _complete(worker: ModelWorker, request: "ChatCompletionRequest") -> An
         usage,
     )
 
+    cancelled = threading.Event()  # set when the client goes: the worker skips or stops this reply
     # Prepared before any byte is sent, so that a bad request is a 4xx even when it asked for a stream.
-    prepared: Prepared = await worker.call(worker.prepare, request)
+    prepared: Prepared = await _unless_client_leaves(http, worker.call(worker.prepare, request), cancelled)
     completion_id = new_completion_id()
-    if request.stream:
+    if request.stream:  # the StreamingResponse watches for the client going away itself
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return StreamingResponse(_events(worker, prepared, completion_id, include_usage),
+        return StreamingResponse(_events(worker, prepared, completion_id, include_usage, cancelled),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
     try:
-        reply: GeneratedReply = await worker.call(worker.generate, prepared, lambda _text: None, threading.Event())
-    except GenerationCancelled:  # only the server stopping cancels a reply nobody streams
+        reply: GeneratedReply = await _unless_client_leaves(
+            http, worker.call(worker.generate, prepared, lambda _text: None, cancelled), cancelled)
+    except GenerationCancelled:  # the client is still there: the server is stopping
         raise ApiError(503, "the server is stopping", kind="server_error") from None
     message = reply_message(reply.answer, prepared.with_tools)
     finish = "tool_calls" if message.get("tool_calls") else FINISH_REASONS[reply.stopped_by]
@@ -165,19 +203,53 @@ async def _complete(worker: ModelWorker, request: "ChatCompletionRequest") -> An
                            usage(prepared.prompt_tokens, reply.new_tokens))
 
 
+async def _unless_client_leaves(http: Any, work: Awaitable[Any], cancelled: threading.Event) -> Any:
+    """`work`'s result, unless the client disconnects first: then `cancelled` is set, so that the worker skips
+    the reply or stops it at its next token, and a 499 (which nobody reads) ends the request."""
+    from minillm_core.serve.openai_api import ApiError
+
+    job = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(http))
+    left = False
+    try:
+        await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not job.done():  # the client left (or this request was cancelled: the server is stopping)
+            left = True
+            cancelled.set()
+            job.cancel()  # a job still queued never runs; a running one's result is dropped
+    if left:
+        raise ApiError(499, "the client closed the request")
+    return job.result()
+
+
+async def _disconnected(http: Any) -> None:
+    """Returns once the client has gone. The body has been read, so the next message from the server is
+    http.disconnect (Starlette's StreamingResponse listens for it the same way)."""
+    while (await http.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _outcome_read(future: "asyncio.Future[Any]") -> None:
+    """A streamed reply whose client left ends in GenerationCancelled that nobody awaits; reading it keeps
+    asyncio from logging "Future exception was never retrieved" for every client that leaves mid-stream."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _sse(body: dict[str, Any] | str) -> str:
     return f"data: {body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def _events(worker: ModelWorker, prepared: Prepared, completion_id: str,
-                  include_usage: bool) -> AsyncIterator[str]:
+async def _events(worker: ModelWorker, prepared: Prepared, completion_id: str, include_usage: bool,
+                  cancelled: threading.Event) -> AsyncIterator[str]:
     """The SSE stream: a role chunk, content (and reasoning) deltas as the text settles, the tool calls, the
     finish reason, optionally the usage, then [DONE]. A client that goes away cancels the generation."""
     from minillm_core.serve.openai_api import StreamSplitter, chunk_body, error_body
 
     loop = asyncio.get_running_loop()
     pieces: asyncio.Queue[str | None] = asyncio.Queue()
-    cancelled = threading.Event()
 
     def job() -> GeneratedReply:
         try:
@@ -187,6 +259,7 @@ async def _events(worker: ModelWorker, prepared: Prepared, completion_id: str,
             loop.call_soon_threadsafe(pieces.put_nowait, None)  # after every piece: the end of this reply
 
     future = loop.run_in_executor(worker.executor, job)
+    future.add_done_callback(_outcome_read)
     splitter = StreamSplitter(prepared.with_tools)
     try:
         yield _sse(chunk_body(completion_id, worker.model_id, {"role": "assistant", "content": ""}))
@@ -268,8 +341,15 @@ def _run_server(app: Any, host: str, port: int, model_path: Path) -> None:
 @click.option("--mode", type=click.Choice(["auto", "chat", "completion"]), default="auto", show_default=True,
               help="chat: through the chat template; completion: continue the last message's text; auto: chat "
                    "when the tokenizer has a template.")
+@click.option("--max-tokens", type=click.IntRange(min=1), metavar="N",
+              help="The longest reply, in tokens; a request asking for more gets a 400 (default: the sequence "
+                   f"length the model was trained at, from its folder's provenance, else {FALLBACK_MAX_TOKENS}).")
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_REQUEST_TIMEOUT_S,
+              show_default=True, metavar="SECONDS",
+              help='Cut a reply that has generated this long (finish_reason "length"), so that no request holds '
+                   "the others back.")
 def serve_command(model_dir: Path | None, workdir: Path, host: str, port: int, api_key: str | None,
-                  mode: str) -> None:
+                  mode: str, max_tokens: int | None, request_timeout: float) -> None:
     """Serve a trained model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models, /health)."""
     _require_web_modules()
     if api_key is not None and not api_key.strip():
@@ -280,8 +360,12 @@ def serve_command(model_dir: Path | None, workdir: Path, host: str, port: int, a
         note("completion mode: each request continues its last message's text (no chat template)")
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         note(f"listening on {host} without --api-key: anyone who can reach this port can use the model")
+    app = create_app(bot, api_key, max_tokens, request_timeout)
+    limits = app.state.worker.limits
+    note(f"a reply is at most {limits.max_tokens} tokens and {limits.request_timeout:g} s "
+         "(--max-tokens, --request-timeout)")
     try:
-        _run_server(create_app(bot, api_key), host, port, path)
+        _run_server(app, host, port, path)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, once it has shut down cleanly
         note("stopped")
         sys.exit(130)

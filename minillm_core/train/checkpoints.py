@@ -40,6 +40,16 @@ def last_good_checkpoint(directory: Path, log: logging.Logger | None = None) -> 
     return None
 
 
+def holds_last_step(checkpoint: Path) -> bool:
+    """Whether `checkpoint` is the one the Trainer saves after the run's last step (before the final save):
+    its trainer state has reached its `max_steps`."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return 0 < state.get("max_steps", 0) <= state.get("global_step", 0)
+
+
 # Settings that change how fast a run goes, not the weights it makes: a run resumes across a change of them.
 SPEED_ONLY = ("compile",)
 

@@ -10,6 +10,7 @@ resume, the JSONL log, the progress bar, sample answers, and the final atomic sa
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ import datasets
 import torch
 import transformers
 from datasets import Features, List, Value
-from transformers import PreTrainedModel, Trainer
+from transformers import PreTrainedModel, Trainer, TrainerState
+from transformers.trainer_utils import TrainOutput
 
 from minillm_core.contract.outputs import MARKER, output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.contract.skill import SkillError, StageContext, StageResult
@@ -46,7 +48,13 @@ from minillm_core.train.callbacks import (
     SampleAnswers,
     StopAtStepBoundary,
 )
-from minillm_core.train.checkpoints import can_resume, clear_checkpoints, last_good_checkpoint, start_afresh
+from minillm_core.train.checkpoints import (
+    can_resume,
+    clear_checkpoints,
+    holds_last_step,
+    last_good_checkpoint,
+    start_afresh,
+)
 from minillm_core.train.checks import resolve_stage_dataset
 from minillm_core.train.model_pair import ModelPair
 from minillm_core.train.options import trackers
@@ -177,7 +185,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     _use_our_progress_bar(trainer)
     checkpoint = last_good_checkpoint(checkpoints, ctx.log) if resume else None
     ctx.note(log=logs.partial(logs.log), samples=logs.partial(logs.samples), checkpoints=f"out/.checkpoints/{name}")
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    result = train_or_load(trainer, checkpoint, ctx.log)
     if stop_requested() and trainer.state.global_step < trainer.state.max_steps:  # keep the checkpoint, no model
         raise StageStopped(trainer.state.global_step, str(last_good_checkpoint(checkpoints)))
     if trainer.is_world_process_zero():
@@ -196,6 +204,18 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
     if trainer.is_world_process_zero() and start:
         _check_after_training(stage, ModelPair(start, output), method.sample_style, stage_result, run)
     return stage_result
+
+
+def train_or_load(trainer: Trainer, checkpoint: Path | None, log: logging.Logger) -> TrainOutput:
+    """Train, resuming from `checkpoint` when given. A checkpoint of the last step (a run killed during its
+    final save) is only loaded: resumed from it, the Trainer would take one step past max_steps, as it looks
+    for the end only after each step."""
+    if checkpoint is None or not holds_last_step(checkpoint):
+        return trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    log.info("%s holds the last step: saving its model without training further", checkpoint.name)
+    trainer._load_from_checkpoint(str(checkpoint))  # the weights (or LoRA adapter) as train() would load them
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    return TrainOutput(trainer.state.global_step, float("nan"), {})
 
 
 def sequence_length(settings: dict[str, Any], start: Path | None, ctx: StageContext) -> int:
@@ -373,8 +393,9 @@ def _stage_result(stage: str, trainer: Trainer, result, run: TrainingRun, output
         values = [entry[key] for entry in history if key in entry]
         if values:
             metrics[f"first_{label}"], metrics[f"final_{label}"] = values[0], values[-1]
-    summary = (f"{metrics['steps']} steps, loss {metrics['first_loss']} -> {metrics['final_loss']}, "
-               f"{tokens:,} tokens at {metrics['tokens_per_s']} tokens/s")
+    summary = f"{metrics['steps']} steps, loss {metrics['first_loss']} -> {metrics['final_loss']}, {tokens:,} tokens"
+    if metrics["tokens_per_s"]:  # none when a checkpoint of the last step was only loaded
+        summary += f" at {metrics['tokens_per_s']} tokens/s"
     if checkpoint:
         summary += f", resumed from step {metrics['resumed_from_step']}"
     if metrics.get("skipped_records"):
