@@ -7,7 +7,8 @@ byte-identical files every time (fixed seeds, lists not sets, stable ordering).
 
 Split rule (see README.md): held-out arithmetic problems are the commuted or inverted twins of problems
 that stay in training; held-out fact rows are stated in pretraining text but never asked in SFT/DPO;
-held-out identity questions are wordings never used in training. Eval files hold only the held-out side.
+held-out identity questions are wordings never used in training, and so are the held-out calculator
+wordings, asked on numbers no tool chat holds. Eval files hold only the held-out side.
 """
 
 from __future__ import annotations
@@ -378,7 +379,7 @@ OPS = {  # op -> (English symbol, Chinese word, function)
     "+": ("+", "加", lambda a, b: a + b),
     "-": ("-", "减", lambda a, b: a - b),
     "*": ("×", "乘", lambda a, b: a * b),
-    "/": ("÷", "除以", lambda a, b: a // b),  # only asked where it divides exactly (tool_problem), only by eval
+    "/": ("÷", "除以", lambda a, b: a // b),  # only asked where it divides exactly (tool_problem)
 }
 ARITH_QUESTIONS = {
     ("+", "en"): ["What is {a} + {b}?", "What is {a} plus {b}?", "Calculate {a} + {b}.", "{a} + {b} = ?",
@@ -391,10 +392,10 @@ ARITH_QUESTIONS = {
     ("*", "en"): ["What is {a} times {b}?", "What is {a} × {b}?", "Calculate {a} × {b}.",
                   "What is {a} multiplied by {b}?"],
     ("*", "zh"): ["{a}乘{b}等于多少？", "{a}×{b}等于几？", "请计算{a}乘{b}。", "{a}乘以{b}是多少？"],
-    # Division: no training file asks it yet; the plain forms of TOOL_WORDINGS below.
+    # Division: only the tool chats ask it (TOOL_WORDINGS); the small-number items do not.
     ("/", "en"): ["What is {a} divided by {b}?", "What is {a} ÷ {b}?", "Calculate {a} ÷ {b}.", "{a} ÷ {b} = ?"],
     ("/", "zh"): ["{a}除以{b}等于多少？", "{a}÷{b}等于几？", "请计算{a}除以{b}。", "{a}除以{b}是多少？",
-                  "{b}除{a}等于多少？"],  # "b除a" means a ÷ b
+                  "{b}除{a}等于多少？"],  # "b除a" means a ÷ b: a reversal no other wording teaches, so trained
 }
 FOLLOW_UP = {"en": "And if you add {c} more?", "zh": "再加{c}呢？"}  # multi-turn: continue from the last sum
 
@@ -781,12 +782,10 @@ THINK_WORDS = {  # column addition and splitting a product, one line per step
 }
 
 
-# Wordings no training file holds, for eval's held-out-wordings figure (tool_wordings_eval.jsonl): does tool use
-# hold when a request is worded as the generator never words it, with numbers of 1 to 6 digits and all four
-# operations? The tool chats ask in ARITH_QUESTIONS' wordings (+ and ×, 2-3 digits); TOOL_WORDINGS adds
-# MORE_WORDINGS to them, and a quarter of each list, drawn from MORE_WORDINGS, is held out (held_out_wordings):
-# only the eval asks those, now and once training uses the rest. No wording holds a digit: the numbers are {a}
-# and {b}, plain digits (a - b keeps a >= b; a ÷ b divides exactly).
+# Tool chats ask in many wordings, so that a model learns to copy the numbers whatever the question looks like.
+# Each (operation, language) has ARITH_QUESTIONS' wordings (always trained on) plus these; a quarter of the
+# whole list, drawn from these, is held out (held_out_wordings): only tool_wordings_eval.jsonl asks them. No
+# wording holds a digit: the numbers are {a} and {b}, plain digits (a - b keeps a >= b; a ÷ b divides exactly).
 MORE_WORDINGS = {
     ("+", "en"): [
         "Add {a} and {b}.", "Please work out {a} + {b}.", "What's the sum of {a} and {b}?",
@@ -916,6 +915,18 @@ def draw_problem(op: str, digits_a: int, digits_b: int, excluded: set, r: random
     return None
 
 
+def tool_problems(count: int, excluded: set, r: random.Random) -> list[tuple[str, int, int]]:
+    """Training problems for tool chats and copy documents: the four operations in turn, each operand's length
+    drawn from 1 to TOOL_DIGITS digits (again where none is left); none shares its numbers with a held-out one."""
+    problems: list[tuple[str, int, int]] = []
+    while len(problems) < count:
+        op = TOOL_OPS[len(problems) % len(TOOL_OPS)]
+        problem = draw_problem(op, r.randint(1, TOOL_DIGITS), r.randint(1, TOOL_DIGITS), excluded, r)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def eval_length_pairs() -> list[tuple[int, int, str]]:
     """(digits of a, digits of b, language) of one operation's eval items: in each language, every length from
     1 to 6 comes twice as the first operand and twice as the second."""
@@ -938,6 +949,17 @@ def tool_eval_problems(excluded: set) -> list[tuple[str, int, int, str]]:
     return problems
 
 
+def tool_question(op: str, a: int, b: int, lang: str, wordings: dict[tuple[str, str], list[int]],
+                  r: random.Random) -> str:
+    """The problem asked in one of `wordings` (indices into TOOL_WORDINGS): the training or the held-out ones."""
+    return TOOL_WORDINGS[(op, lang)][r.choice(wordings[(op, lang)])].format(a=a, b=b)
+
+
+def training_wordings(held: dict[tuple[str, str], list[int]]) -> dict[tuple[str, str], list[int]]:
+    """The wordings that are not held out: the only ones tool chats and copy documents ask in."""
+    return {key: [i for i in range(len(wordings)) if i not in held[key]] for key, wordings in TOOL_WORDINGS.items()}
+
+
 def tool_wordings_eval(problems: list[tuple[str, int, int, str]], held: dict[tuple[str, str], list[int]]) -> list[dict]:
     """Held-out numbers asked in held-out wordings, each (operation, language)'s wordings taken in turn."""
     asked: Counter = Counter()
@@ -953,7 +975,9 @@ def tool_wordings_eval(problems: list[tuple[str, int, int, str]], held: dict[tup
 
 def big_problems() -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
     """(train, held out): sums of two 2-3 digit numbers (one at least 100) and products of a 2-digit by a
-    1-digit number; a held-out problem's commuted twin is never in training either."""
+    1-digit number; a held-out problem's commuted twin is never in training either. The think chats and worked
+    documents take theirs from here; the first BIG_COUNTS["tool"] training ones were the tool chats' until those
+    got their own (tool_problems), and stay, so that the problems of the rest do not move."""
     r = rng("big-arithmetic")
     pool: list[tuple[str, int, int]] = []
     seen = set()
@@ -1018,10 +1042,10 @@ def tool_call(name: str, **arguments: str) -> dict:
             "tool_calls": [{"type": "function", "function": {"name": name, "arguments": arguments}}]}
 
 
-def calculator_chat(op: str, a: int, b: int, lang: str, r: random.Random) -> dict:
+def calculator_chat(question: str, op: str, a: int, b: int, lang: str) -> dict:
     """Ask, call the calculator, read its result, answer in the usual form."""
     result = OPS[op][2](a, b)
-    conv = [turn("user", big_question(op, a, b, lang, r)), tool_call("calculator", expression=expression(op, a, b)),
+    conv = [turn("user", question), tool_call("calculator", expression=expression(op, a, b)),
             turn("tool", str(result)), turn("assistant", equation(op, a, b, result, lang))]
     return {"conversations": conv, "tools": tool_schemas()}
 
@@ -1066,36 +1090,40 @@ def no_tool_chats(items: list[Item], r: random.Random) -> list[dict]:
             for i in r.sample(pool, min(len(pool), BIG_COUNTS["no_tool"]))]
 
 
-def tool_and_think_train(train_big, kinds, held_rows, items: list[Item], r: random.Random) -> list[dict]:
+def calculator_chats(problems: list[tuple[str, int, int]], wordings: dict[tuple[str, str], list[int]],
+                     r: random.Random) -> list[dict]:
+    chats = []
+    for op, a, b in problems:
+        lang = r.choice(LANGS)
+        chats.append(calculator_chat(tool_question(op, a, b, lang, wordings, r), op, a, b, lang))
+    return chats
+
+
+def tool_and_think_train(train_big, tool_chats: list[dict], kinds, held_rows, items: list[Item],
+                         r: random.Random) -> list[dict]:
     n_tool, n_think = BIG_COUNTS["tool"], BIG_COUNTS["think"]
-    chats = [calculator_chat(*p, r.choice(LANGS), r) for p in train_big[:n_tool]]
+    chats = list(tool_chats)
     chats += [think_chat(*p, r.choice(LANGS), r) for p in train_big[n_tool:n_tool + n_think]]
     chats += [think_chat(*p, r.choice(LANGS), r, thinking=False) for p in train_big[n_tool + n_think:]]
     return chats + lookup_chats(kinds, held_rows, r) + no_tool_chats(items, r)
 
 
-def big_pretrain_docs(train_big, held_big, tool_chats: list[dict],
-                      r: random.Random) -> tuple[list[str], list[tuple[str, int, int]]]:
+def big_pretrain_docs(train_big, copy_problems, wordings, tool_chats: list[dict], r: random.Random) -> list[str]:
     """Pretraining text for the reasoning recipe: worked sums and products, short calculator transcripts in
-    plain words (each number said three times: copying a number is what a tool user must learn first), and
-    tool chats as the chat template writes them (the tokenizer, trained on this corpus, then learns the tool
-    prompt's words: a tool chat becomes about 2.4 times fewer tokens). Also the transcripts' problems, which the
-    held-out-wordings eval keeps away from."""
-    held = {(op, *sorted((a, b))) for op, a, b in held_big}
-    docs, copied = [], []
+    plain words on the tool chats' kind of problems and wordings (each number said three times: copying a
+    number is what a tool user must learn first), and tool chats as the chat template writes them (the
+    tokenizer, trained on this corpus, then learns the tool prompt's words: a tool chat becomes about 2.4
+    times fewer tokens)."""
+    docs = []
     for op, a, b in r.sample(train_big, BIG_COUNTS["worked_docs"]):
         lang = r.choice(LANGS)
         docs.append(join([big_question(op, a, b, lang, r), think_steps(op, a, b, lang).replace("\n", " "),
                           equation(op, a, b, OPS[op][2](a, b), lang)], lang))
-    while len(docs) < BIG_COUNTS["worked_docs"] + BIG_COUNTS["copy_docs"]:
-        op, a, b = random_big_problem(r)
-        if (op, *sorted((a, b))) in held:
-            continue
+    for op, a, b in copy_problems:
         lang, result = r.choice(LANGS), OPS[op][2](a, b)
-        docs.append(COPY_DOC[lang].format(q=big_question(op, a, b, lang, r), e=expression(op, a, b), c=result,
-                                          answer=equation(op, a, b, result, lang)))
-        copied.append((op, a, b))
-    return docs + [chat_text(chat) for chat in r.sample(tool_chats, BIG_COUNTS["transcripts"])], copied
+        docs.append(COPY_DOC[lang].format(q=tool_question(op, a, b, lang, wordings, r), e=expression(op, a, b),
+                                          c=result, answer=equation(op, a, b, result, lang)))
+    return docs + [chat_text(chat) for chat in r.sample(tool_chats, BIG_COUNTS["transcripts"])]
 
 
 def chat_text(record: dict) -> str:
@@ -1119,6 +1147,20 @@ def big_eval(held_big: list[tuple[str, int, int]], r: random.Random) -> list[dic
     return records
 
 
+def tool_parts(train_big, held: list[tuple[str, int, int]]):
+    """(tool_wordings_eval records, tool chats, copy documents' problems, training wordings). Held-out numbers:
+    the eval's problems share no numbers with a trained big problem, and no tool chat or copy document shares
+    its numbers with a problem any eval asks (`held`, or this one)."""
+    held_wordings = held_out_wordings()
+    train_wordings = training_wordings(held_wordings)
+    eval_problems = tool_eval_problems({pair(p) for p in train_big})
+    excluded = {pair(p) for p in held + [p[:3] for p in eval_problems]}
+    chats = calculator_chats(tool_problems(BIG_COUNTS["tool"], excluded, rng("tool-problems")), train_wordings,
+                             rng("tool-chats"))
+    copy_problems = tool_problems(BIG_COUNTS["copy_docs"], excluded, rng("copy-problems"))
+    return tool_wordings_eval(eval_problems, held_wordings), chats, copy_problems, train_wordings
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Putting it together.
 # ---------------------------------------------------------------------------------------------------------
@@ -1138,22 +1180,15 @@ def build() -> dict[str, list[dict]]:
                   + fact_items(kinds, held_rows, "eval", r))
 
     train_big, held_big = big_problems()
+    tool_eval, tool_chats, copy_problems, train_wordings = tool_parts(train_big, held_big + held_problems)
 
     train_counts = {"facts": 1700, "arithmetic": 700, "word": 500, "pets": 350, "identity": 300}
     eval_counts = {"facts": 120, "arithmetic": 40, "word": 40, "pets": 25, "identity": 25}
     pretrain = pretrain_docs(kinds, train_problems, train_counts, train_names, rng("pretrain"), False)
-    reasoning_chats = tool_and_think_train(train_big, kinds, held_rows, train_items, rng("sft-tools"))
+    reasoning_chats = tool_and_think_train(train_big, tool_chats, kinds, held_rows, train_items, rng("sft-tools"))
     pretrain_eval = pretrain_docs(kinds, held_problems, eval_counts, eval_names, rng("pretrain-eval"), True)
     seen = set(pretrain)
     pretrain_eval = [d for d in pretrain_eval if d not in seen]
-
-    big_docs, copied = big_pretrain_docs(train_big, held_big, [c for c in reasoning_chats if "tools" in c],
-                                         rng("pretrain-reasoning"))
-    # Held-out numbers too: none shares its pair with a problem of a tool chat, worked sum or transcript, or with
-    # one another eval file asks. (One-digit problems may share theirs with sft.jsonl's small sums, asked in
-    # other words and answered without a tool: 2-9 leaves no other choice.)
-    tool_eval = tool_wordings_eval(tool_eval_problems({pair(p) for p in train_big + held_big + held_problems
-                                                       + copied}), held_out_wordings())
 
     sft = sft_train(train_items, train_problems, rng("sft"))
     r_eval = rng("eval")
@@ -1170,8 +1205,10 @@ def build() -> dict[str, list[dict]]:
         "mc_facts.jsonl": [mc_record(i, r_eval) for i in eval_items if i.topic == "fact"],
         "big_arithmetic_eval.jsonl": big_eval(held_big, rng("big-eval")),
         "tool_wordings_eval.jsonl": tool_eval,
-        "pretrain_reasoning.jsonl": [{"text": d} for d in shuffled(pretrain + big_docs,
-                                                                   rng("pretrain-reasoning-order"))],
+        "pretrain_reasoning.jsonl": [{"text": d} for d in shuffled(
+            pretrain + big_pretrain_docs(train_big, copy_problems, train_wordings,
+                                         [c for c in reasoning_chats if "tools" in c], rng("pretrain-reasoning")),
+            rng("pretrain-reasoning-order"))],
         "sft_reasoning.jsonl": shuffled(sft + reasoning_chats,
                                         rng("sft-reasoning")),
         "facts.jsonl": facts_table(kinds),
