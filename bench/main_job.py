@@ -34,15 +34,21 @@ ARITHMETIC_KEYS = ("direct", "think", "calculator", "self_consistency", "valid_j
                    "right_arguments")
 
 
-def run_bot_start() -> tuple[dict[str, Any], dict[str, Any], float]:
-    """bot-start in a fresh clone of HEAD, offline: its report, eval's results.json and the wall-clock seconds."""
+def run_bot_start(rev: str | None = None,
+                  settings: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """bot-start in a fresh clone of `rev` (HEAD by default), offline, with `--set` `settings`: its report,
+    eval's results.json and the wall-clock seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        if rev:
+            subprocess.run(["git", "-C", str(clone), "checkout", "-q", rev], check=True)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
+        command = [sys.executable, "-m", "minillm_core", "run", "bot-start", "--json"]
+        for setting in settings:
+            command += ["--set", setting]
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "minillm_core", "run", "bot-start", "--json"], cwd=clone,
-                              env=env, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True)
         wall = time.monotonic() - started
         if done.returncode != 0:
             sys.exit(f"bot-start failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
