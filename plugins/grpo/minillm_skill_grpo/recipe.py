@@ -24,7 +24,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from minillm_core.api import SkillError, TrainingRun
 from minillm_skill_grpo.rewards import TOOLS, answer_form, call_form, correct_result, final_answer, is_arithmetic
-from minillm_skill_grpo.tools import TOOL_FUNCTIONS
+from minillm_skill_grpo.tools import TOOL_SCHEMAS
 
 END_OF_TURN = "<|im_end|>"  # what ends a turn in this project's chat template (ChatML)
 # Tool-calling turns run per episode, as in eval's calculator mode: the call, and one spare, before the answer.
@@ -116,5 +116,5 @@ TASKS = {
                    "use `--set dataset=embedded-sft` or a file of such conversations"),
     "tools": Task(episode_prompts, (final_answer, call_form), 96, "tool-calling",
                   "chats whose first reply calls the calculator or lookup tool and whose last reply answers",
-                  "use `--set dataset=embedded-sft-reasoning` or a file of such conversations", TOOL_FUNCTIONS),
+                  "use `--set dataset=embedded-sft-reasoning` or a file of such conversations", TOOL_SCHEMAS),
 }
