@@ -108,7 +108,7 @@ class Task:
     chats: str  # what the prompts are, and what a dataset without any lacks
     needs: str
     hint: str
-    tools: tuple[Callable[..., str], ...] = ()  # the functions TRL's tool loop may call (none: one turn)
+    tools: tuple[Callable[..., str], ...] = ()  # what TRL's tool loop may call (none: no tool loop)
 
 
 TASKS = {
