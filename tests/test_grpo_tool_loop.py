@@ -1,20 +1,28 @@
-"""task=tools through TRL's multi-turn tool loop, on a tiny model taught one tool episode: the trainer builds, a
-step runs, and the rewarded episode holds the calculator's result, spliced in as the chat template writes it."""
+"""The grpo plugin's task=tools through TRL's multi-turn tool loop, on a tiny model taught one tool episode: the
+trainer builds, a step runs, and the rewarded episode holds the calculator's result, spliced in as the chat
+template writes it. Here rather than in plugins/grpo/tests, whose files import minillm_core.api only: these
+build the tiny model and tokenizer with minillm_core's own presets."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import datasets
 import pytest
 import torch
-from minillm_skill_grpo import recipe
-from minillm_skill_grpo.rewards import final_answer
-from minillm_skill_grpo.tools import TOOL_SCHEMAS
 
-from minillm_core.api import BUILTIN_TOOLS, with_chat_template
+from minillm_core.inference.tools import BUILTIN_TOOLS
+from minillm_core.model.presets import build_model, model_config, vocab_size_for
+from minillm_core.model.tokenizer import load_tokenizer, with_chat_template
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "grpo"))  # the plugin, uninstalled
+from minillm_skill_grpo import recipe  # noqa: E402
+from minillm_skill_grpo.rewards import final_answer  # noqa: E402
+from minillm_skill_grpo.tools import TOOL_SCHEMAS  # noqa: E402
 
 QUESTION, CALL, RESULT, ANSWER = "What is 2 + 3?", {"expression": "2 + 3"}, "5", "2 + 3 = 5."
 STEPS = 100
@@ -34,8 +42,6 @@ def episode() -> list[dict]:
 def taught_model(tokenizer):
     """A tiny model (one layer) trained on one tool episode, offered the tools as TRL offers them, until it says
     the episode back token for token: 100 steps, each on 620 tokens (the tools' schemas make the prompt long)."""
-    from minillm_core.model.presets import build_model, model_config, vocab_size_for
-
     torch.manual_seed(0)
     model = build_model(model_config("tiny", vocab_size=vocab_size_for(tokenizer), num_hidden_layers=1,
                                      hidden_size=64, intermediate_size=192))
@@ -59,8 +65,6 @@ def taught_model(tokenizer):
 
 @pytest.fixture
 def tokenizer():
-    from minillm_core.model.tokenizer import load_tokenizer
-
     return with_chat_template(load_tokenizer())
 
 
