@@ -114,9 +114,10 @@ def test_grpo_task_tools_rewards_the_calls_run_from_the_tool_chats(python, workd
                  "output=out/grpo-tools", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(result.stdout)["stages"][0]["metrics"]
-    assert metrics["prompts"] == 720 and "final_tool_result_rate" in metrics  # 560 calculator + 160 lookup chats
+    assert metrics["prompts"] == 720 and "final_answer_rate" in metrics  # 560 calculator + 160 lookup chats
     lines = [json.loads(line) for line in (workdir / "logs/grpo-tools.jsonl").read_text().splitlines()]
-    assert all({"rewards/tool_result/mean", "rewards/tool_form/mean"} <= set(line) for line in lines)
+    assert all({"rewards/final_answer/mean", "rewards/call_form/mean", "tools/call_frequency"} <= set(line)
+               for line in lines)
 
     result = cli(python, "run", "grpo", "--workdir", str(workdir), "--json", "--set", "task=tools", "--set",
                  "output=out/grpo-none", cwd=workdir)  # embedded-sft: no tool chats

@@ -1,16 +1,17 @@
 """Rule-based rewards (no reward model): for arithmetic answers such as "3 + 4 = 7." or "3加4等于7。"
-(task=answer), and for tool calls such as `<tool_call>{"name": "calculator", ...}</tool_call>` (task=tools).
+(task=answer), and for whole tool episodes (task=tools): a call, the tool's result, and the answer after it.
 
-TRL calls each with the completions of a batch and every other dataset column as a keyword argument
-(`answer`, the reference reply; `expected`, what the reference tool call returned); each returns one float per
-completion.
+TRL calls each with the completions of a batch and every other dataset column as a keyword argument (`answer`,
+the reference reply); each returns one float per completion. A completion is a list of messages (the prompts
+are chats); with task=tools it holds every turn of the episode: the assistant's call (`tool_calls`, as the
+response template parses them), the `tool` message with the result, and the assistant's answer.
 """
 
 from __future__ import annotations
 
 import re
 
-from minillm_core.api import BUILTIN_TOOLS, ToolCall, parse_tool_calls, run_tool_call
+from minillm_core.api import BUILTIN_TOOLS
 
 RESULT = re.compile(r"(?:=|等于)\s*(-?\d+)")  # the result in "3 + 4 = 7." and "3加4等于7。"
 ANSWER_FORM = re.compile(r"^\s*\d+\s*[-+*×]\s*\d+\s*=\s*-?\d+\.\s*$|^\s*\d+[加减乘]\d+等于-?\d+。\s*$")
@@ -43,38 +44,52 @@ def answer_form(completions: list, **_) -> list[float]:
     return [0.25 * bool(ANSWER_FORM.match(_text(c))) for c in completions]
 
 
-# -- task=tools: the first reply calls a tool ------------------------------------------------------------
+# -- task=tools: whole episodes (call, result, answer) from TRL's tool loop -------------------------------
 
 TOOLS = {tool.name: tool for tool in BUILTIN_TOOLS}
+_PUNCTUATION = re.compile(r"[\s\"'?？.。!！,，]+")
 
 
-def first_call(text: str) -> ToolCall | None:
-    calls = parse_tool_calls(text)
-    return calls[0] if calls else None
+def _normal(text: str) -> str:
+    return _PUNCTUATION.sub(" ", text.lower()).strip()
 
 
-def call_result(call: ToolCall | None) -> str | None:
-    """What the built-in tool returns for the call, or None when it does not run (bad JSON, unknown tool, ...)."""
-    if call is None:
-        return None
-    text, ran = run_tool_call(call, TOOLS)
-    return text if ran else None
+def final_reply(completion: list[dict]) -> str:
+    """What the episode ends with: the content of its last assistant message ("" when it ended on a call)."""
+    replies = [message for message in completion if message["role"] == "assistant"]
+    return (replies[-1].get("content") or "") if replies else ""
 
 
-def tool_result(completions: list, expected: list[str | None], **_) -> list[float]:
-    """1.0 when the completion's first tool call runs and returns what the reference call returned (`expected`):
-    the right sum, the right fact (a lookup worded differently that finds the same fact counts), else 0.0."""
-    rewards = []
-    for completion, wanted in zip(completions, expected, strict=True):
-        got = call_result(first_call(_text(completion)))
-        rewards.append(float(got is not None and got == wanted))
-    return rewards
+def states_answer(reply: str, reference: str) -> bool:
+    """Whether `reply` gives the reference reply's answer: its result for arithmetic ("81 × 2 = 162."), else the
+    reference sentence itself (a fact such as "The capital of Peru is Lima.", what the lookup returns)."""
+    expected = result_of(reference)
+    if expected is not None:
+        return result_of(reply) == expected
+    return bool(_normal(reference)) and _normal(reference) in _normal(reply)
 
 
-def tool_form(completions: list, **_) -> list[float]:
-    """0.25 for a first tool call that parses and names a built-in tool, right or wrong: the shaping reward."""
+def final_answer(completions: list[list[dict]], answer: list[str], **_) -> list[float]:
+    """1.0 when the episode's last reply gives the reference's answer, however it got there, else 0.0."""
+    return [float(states_answer(final_reply(c), ref)) for c, ref in zip(completions, answer, strict=True)]
+
+
+def well_formed(call: dict) -> bool:
+    """A parsed call (TRL's shape) that names a built-in tool with arguments it takes, the required ones present."""
+    function = call.get("function") or {}
+    tool = TOOLS.get(function.get("name"))
+    arguments = function.get("arguments")
+    if tool is None or not isinstance(arguments, dict):
+        return False
+    return set(tool.parameters.get("required", [])) <= set(arguments) <= set(tool.parameters.get("properties", {}))
+
+
+def call_form(completions: list[list[dict]], **_) -> list[float]:
+    """0.25 for an episode that calls a tool and whose every call is well formed, right or wrong: the shaping term.
+    A call the chat template's response parser cannot read is no call: the episode's text is then plain content."""
     rewards = []
     for completion in completions:
-        call = first_call(_text(completion))
-        rewards.append(0.25 * (call is not None and call.error is None and call.name in TOOLS))
+        calls = [call for message in completion if message["role"] == "assistant"
+                 for call in message.get("tool_calls") or []]
+        rewards.append(0.25 * (bool(calls) and all(map(well_formed, calls))))
     return rewards

@@ -5,18 +5,8 @@ from __future__ import annotations
 import json
 
 from minillm_skill_grpo.plugin import METHOD, OPTIONS
-from minillm_skill_grpo.recipe import tool_call_prompts
-from minillm_skill_grpo.rewards import (
-    answer_form,
-    call_result,
-    correct_result,
-    is_arithmetic,
-    result_of,
-    tool_form,
-    tool_result,
-)
-
-from minillm_core.api import ToolCall
+from minillm_skill_grpo.recipe import episode_prompts
+from minillm_skill_grpo.rewards import answer_form, call_form, correct_result, final_answer, is_arithmetic, result_of
 
 
 def chat(text: str) -> list[dict]:
@@ -46,54 +36,69 @@ def test_the_method_reads_sft_records_and_starts_from_sft():
     assert OPTIONS["batch_size"].default % OPTIONS["generations"].default == 0  # TRL needs whole groups
 
 
-def call(name: str, **arguments) -> str:
-    return f'<tool_call>\n{json.dumps({"name": name, "arguments": arguments})}\n</tool_call>'
+def call(name: str, **arguments) -> dict:
+    """A call as TRL's loop reads it from a reply (the response template's shape)."""
+    return {"type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def test_the_tool_reward_runs_the_sampled_call_and_compares_what_it_returns():
+def episode(*calls: dict, result: str = "936", answer: str = "347 + 589 = 936.") -> list[dict]:
+    """A completion as TRL's tool loop hands it to the rewards: the call, the tool's result, the answer."""
+    return [{"role": "assistant", "content": "", "tool_calls": list(calls)},
+            {"role": "tool", "name": "calculator", "content": result}, {"role": "assistant", "content": answer}]
+
+
+def test_the_answer_reward_reads_the_last_reply_of_the_episode():
+    arithmetic, fact = "347 + 589 = 936.", "The capital of Peru is Lima."
     completions = [
-        chat(call("calculator", expression="347 + 589")),  # the reference call itself
-        chat(call("calculator", expression="589 + 347")),  # another call with the same value
-        chat(call("calculator", expression="347 + 598")),  # a digit copied wrong
-        chat(call("lookup", query="capital of France")),  # the wrong tool
-        chat("<tool_call>\n{not json}\n</tool_call>"),
-        chat("347 + 589 = 936."),  # no call at all
-        call("lookup", query="the capital of Peru"),  # worded differently, finds the same fact
+        episode(call("calculator", expression="347 + 589")),
+        episode(call("calculator", expression="347 + 598"), result="945", answer="347 + 589 = 945."),
+        [{"role": "assistant", "content": "347 + 589 = 936."}],  # right without the tool: still right
+        episode(call("calculator", expression="347 + 589"), answer=""),  # cut off before answering
+        [{"role": "assistant", "content": "", "tool_calls": [call("calculator", expression="1 + 1")]}],
+        episode(call("lookup", query="capital of Peru"), answer="the capital of peru is Lima"),
+        episode(call("lookup", query="capital of Peru"), answer="The capital of Peru is Quito."),
     ]
-    # What the reference calls calculator("347 + 589") and lookup("capital of Peru") return.
-    expected = [call_result(ToolCall("calculator", {"expression": "347 + 589"}))] * 6
-    expected += [call_result(ToolCall("lookup", {"query": "capital of Peru"}))]
-    assert expected[0] == "936" and "Lima" in expected[-1]
-    assert tool_result(completions, expected) == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
-    assert tool_form(completions) == [0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.25]
+    answers = [arithmetic] * 5 + [fact] * 2
+    assert final_answer(completions, answers) == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]
 
 
-def test_tool_prompts_are_the_chats_up_to_a_first_reply_that_calls_a_builtin_tool():
-    from types import SimpleNamespace
+def test_the_call_term_wants_every_call_well_formed_right_or_wrong():
+    completions = [
+        episode(call("calculator", expression="347 + 598")),  # wrong value, well formed
+        episode(call("lookup", query="capital of Peru"), call("calculator", expression="1 + 1")),
+        episode(call("calculator", expression="1 + 1"), call("word_count", text="a b")),  # not a built-in tool
+        episode(call("calculator", expr="1 + 1")),  # an argument the calculator does not take
+        episode(call("calculator")),  # the required argument missing
+        episode({"type": "function", "function": {"name": "calculator", "arguments": "1 + 1"}}),
+        [{"role": "assistant", "content": "<tool_call>\n{not json}\n</tool_call>"}],  # unparsed: no call
+        [{"role": "assistant", "content": "347 + 589 = 936."}],
+    ]
+    assert call_form(completions) == [0.25, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
+
+def test_episode_prompts_are_the_chats_up_to_a_first_reply_that_calls_a_builtin_tool():
     import datasets
 
     def message(role, content="", calls=()):
         return {"role": role, "content": content, "reasoning_content": None,
-                "tool_calls": [{"name": name, "arguments": json.dumps(args)} for name, args in calls]}
+                "tool_calls": [{"name": name, "arguments": json.dumps(args)} for name, args in calls] or None}
 
     tools = json.dumps([{"type": "function", "function": {"name": "calculator", "parameters": {}}}])
     records = datasets.Dataset.from_list([
-        {"messages": [message("user", "What is 2 + 3?"),
+        {"messages": [message("system", "Be brief."), message("user", "What is 2 + 3?"),
                       message("assistant", calls=[("calculator", {"expression": "2 + 3"})]),
                       message("tool", "5"), message("assistant", "2 + 3 = 5.")], "tools": tools},
         {"messages": [message("user", "Hi"), message("assistant", "Hello.")], "tools": tools},  # no call
         {"messages": [message("user", "Count"), message("assistant", calls=[("word_count", {"text": "a b"})]),
                       message("tool", "2"), message("assistant", "2.")], "tools": tools},  # not a built-in tool
         {"messages": [message("user", "What is 2 + 3?"), message("assistant", "5.")], "tools": None},
+        {"messages": [message("user", "What is 2 + 3?"),  # no answer after the result
+                      message("assistant", calls=[("calculator", {"expression": "2 + 3"})]),
+                      message("tool", "5")], "tools": tools},
     ])
-    rendered = []
-    tokenizer = SimpleNamespace(apply_chat_template=lambda messages, **kw: rendered.append((messages, kw)) or "P")
-    [row] = tool_call_prompts(records, tokenizer)
-    assert row == {"prompt": "P", "expected": "5"}  # what the reference call calculator("2 + 3") returns
-    [(messages, switches)] = rendered
-    assert [m["content"] for m in messages] == ["What is 2 + 3?"]
-    assert switches["tools"] == json.loads(tools) and switches["add_generation_prompt"] is True
+    [row] = episode_prompts(records)
+    assert row["prompt"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 + 3?"}]
+    assert row["answer"] == "2 + 3 = 5."
 
 
 def test_task_is_answer_or_tools():
