@@ -111,3 +111,27 @@ def failed_check(result) -> dict:
     what, _, detail = stage["error"].partition(": ")
     assert ";" not in detail, stage["error"]  # no other precondition failed
     return {"detail": detail, "hint": stage["hint"]}
+
+
+def test_a_tool_chat_gives_a_prompt_for_the_call_and_one_for_the_answer_with_its_tools_offered():
+    import datasets
+
+    from minillm_core.model.tokenizer import with_chat_template
+    from minillm_core.train.stages.distill import reply_prompts
+    from minillm_core.train.training import SFT_FEATURES
+
+    def message(role, content, calls=None):
+        return {"role": role, "content": content, "reasoning_content": None, "tool_calls": calls}
+
+    tools = [{"type": "function", "function": {"name": "calculator", "parameters": {"type": "object"}}}]
+    chat = {"messages": [message("user", "What is 347 + 589?"),
+                         message("assistant", "", [{"name": "calculator", "arguments": '{"expression": "347 + 589"}'}]),
+                         message("tool", "936"), message("assistant", "347 + 589 = 936.")],
+            "tools": json.dumps(tools)}
+    prompts = reply_prompts(datasets.Dataset.from_list([chat], features=SFT_FEATURES),
+                            with_chat_template(load_tokenizer()))["prompt"]
+    assert len(prompts) == 2 and all("# Tools" in prompt and '"calculator"' in prompt for prompt in prompts)
+    assert prompts[0].endswith("What is 347 + 589?<|im_end|>\n<|im_start|>assistant\n")
+    assert "<tool_call>" in prompts[1]
+    assert prompts[1].endswith("936\n</tool_response><|im_end|>\n<|im_start|>assistant\n")
+    assert "347 + 589 = 936." not in "".join(prompts)  # a reply is what the student samples, never the prompt
