@@ -37,7 +37,7 @@ def test_run_unknown_skill_exits_2_naming_the_skills(tmp_path):
     assert result.exit_code == 2
     assert json.loads(result.stdout) == {"status": "usage_error", "error": result.stderr.split("Error: ")[1].strip(),
                                          "hint": "see `cli run --help`", "command": "cli run"}
-    assert "skills: bot-start, download-data" in result.stderr
+    assert "skills: bot-start, distill, download-data" in result.stderr
 
 
 @pytest.mark.parametrize("pair, message", [

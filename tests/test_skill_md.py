@@ -16,9 +16,10 @@ SKILL_FOLDERS = sorted(path.parent for path in skills_dir().glob("*/SKILL.md"))
 PLUGIN_SKILL_FOLDERS = sorted(path.parent for path in (Path(__file__).parent.parent / "plugins").glob("*/*/*/SKILL.md"))
 
 
-def test_all_ten_skills_have_a_folder():
+def test_all_eleven_skills_have_a_folder():
     assert {folder.name for folder in SKILL_FOLDERS} == {
-        "bot-start", "env-check", "download-data", "tokenizer", "pretrain", "sft", "dpo", "eval", "report", "export"}
+        "bot-start", "env-check", "download-data", "tokenizer", "pretrain", "sft", "dpo", "eval", "report", "export",
+        "distill"}
 
 
 @pytest.mark.parametrize("folder", SKILL_FOLDERS + PLUGIN_SKILL_FOLDERS, ids=lambda folder: folder.name)

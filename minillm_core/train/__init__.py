@@ -17,6 +17,7 @@ PUBLIC = {  # name -> the module it comes from, imported on first use
     "TrainingRun": "minillm_core.train.training",
     "dataset_check": "minillm_core.train.checks",
     "dataset_inputs": "minillm_core.train.checks",
+    "teacher_check": "minillm_core.train.checks",
     "run_tokenizer_stage": "minillm_core.train.tokenizer_training",
     "eval_split_option": "minillm_core.train.options",
     "replay_option": "minillm_core.train.options",

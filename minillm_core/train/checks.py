@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from minillm_core.contract.skill import Check, SkillError, StageContext
 from minillm_core.data.formats import DataError, RecordReader
@@ -130,3 +132,67 @@ def training_checks(kind: str, default_init: str | None = None) -> Callable[[Sta
         return data(ctx) + tokenizer_check(ctx) + preflight_check(kind, default_init)(ctx)
 
     return checks
+
+
+def teacher_check(default_init: str | None) -> Callable[[StageContext], list[Check]]:
+    """distill's `teacher`: a model folder that reads text as the student does, with as many embedding rows.
+    Compared here when the student's folder exists; when an earlier stage of the run makes it, when it runs."""
+
+    def check(ctx: StageContext) -> list[Check]:
+        from minillm_core.train.start_model import start_folder  # here: `minillm-skill list` plans nothing
+
+        teacher = ctx.settings.get("teacher")
+        what = "the teacher model given by teacher"
+        if not teacher:
+            return [Check(what, False, "no teacher given: distill needs a model to learn from",
+                          hint="`--set teacher=FOLDER`: a causal LM folder with the student's tokenizer (a bigger "
+                               "model trained in this work directory, say)")]
+        student = start_folder(ctx.settings, ctx, default_init)
+        problem = student_problem(Path(teacher), student) if student else teacher_folder_problem(Path(teacher))
+        if problem:
+            return [Check(what, False, problem[0], hint=problem[1])]
+        compared = f", same tokenizer and vocabulary as {student}" if student else " (compared with the student " \
+                                                                                    "when the stage runs)"
+        return [Check(what, True, f"found {teacher}{compared}")]
+
+    return check
+
+
+def teacher_folder_problem(teacher: Path) -> tuple[str, str] | None:
+    """(what is wrong, what to do) when `teacher` is not a model folder, else None."""
+    if not (teacher / "config.json").is_file():
+        detail = f"missing: {teacher}" if not teacher.exists() else f"{teacher} is not a model folder (no config.json)"
+        return detail, "`--set teacher=` a causal LM folder (one a training stage saved, with config.json)"
+    problem = tokenizer_folder_problem(teacher)
+    return (problem, "the teacher's folder must hold its tokenizer, as a stage's saved folder does") if problem \
+        else None
+
+
+def teacher_problem(teacher: Path, student_tokenizer: Any, student_rows: int, student: str) -> tuple[str, str] | None:
+    """(what is wrong, what to do) when the model in `teacher` cannot teach `student` (its tokenizer and embedding
+    rows given), else None. The loss compares the two next-token distributions token for token: one tokenizer,
+    one vocabulary size."""
+    from minillm_core.model.tokenizer import load_tokenizer, tokenizer_sha256  # transformers: only when planned
+
+    problem = teacher_folder_problem(teacher)
+    if problem:
+        return problem
+    if tokenizer_sha256(load_tokenizer(teacher)) != tokenizer_sha256(student_tokenizer):
+        return (f"the teacher {teacher} reads text with another tokenizer than the student {student}",
+                "train the teacher with the student's tokenizer (in the same work directory: `out/tokenizer`), "
+                "or give the student a teacher trained with it")
+    rows = json.loads((teacher / "config.json").read_text(encoding="utf-8")).get("vocab_size")
+    if rows != student_rows:
+        return (f"the teacher {teacher} has {rows} embedding rows and the student {student} {student_rows}: the "
+                "same tokenizer, but presets that round its size differently",
+                "build the teacher from a preset file (`minillm-skill presets copy tiny FILE`, made wider) so its "
+                "rows match the student's")
+    return None
+
+
+def student_problem(teacher: Path, student: Path) -> tuple[str, str] | None:
+    """teacher_problem for a student saved in `student`, read from its folder."""
+    from minillm_core.model.tokenizer import load_tokenizer
+
+    rows = json.loads((student / "config.json").read_text(encoding="utf-8")).get("vocab_size")
+    return teacher_problem(teacher, load_tokenizer(student), rows, str(student))

@@ -1,8 +1,8 @@
-"""The one training path shared by pretrain, sft and dpo.
+"""The one training path shared by pretrain, sft, dpo and distill.
 
 A stage says only what differs, as a TrainingMethod (minillm_core/train/methods.py): which data it reads, which
-trainer it builds (minillm_core/stages/<stage>.py: transformers Trainer, TRL SFTTrainer or DPOTrainer) and
-which model it starts from. Everything else
+trainer it builds (minillm_core/stages/<stage>.py: transformers Trainer, TRL SFTTrainer, DPOTrainer or
+DistillationTrainer) and which model it starts from. Everything else
 lives here, once: settings to TrainingArguments, the model to start from, crash-safe checkpoints and
 resume, the JSONL log, the progress bar, sample answers, and the final atomic save.
 """
