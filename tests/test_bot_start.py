@@ -23,6 +23,11 @@ def stage(report: dict, name: str) -> dict:
     return next(s for s in report["stages"] if s["skill"] == name)
 
 
+def final_model_eval(report: dict) -> dict:
+    """eval's figures for the model the run chose as final (out/<stage>)."""
+    return stage(report, "eval")["metrics"]["models"][Path(report["final_model"]["path"]).name]
+
+
 def test_every_stage_ok_and_the_clone_stays_clean(run):
     clone, report = run
     assert [(s["skill"], s["status"]) for s in report["stages"]] == [
@@ -148,8 +153,7 @@ def test_chat_with_the_final_model_says_who_it_is(run, prompt):
 
 def test_the_final_model_calls_the_calculator_on_held_out_sums(run):
     _, report = run
-    final = Path(report["final_model"]["path"]).name
-    arithmetic = stage(report, "eval")["metrics"]["models"][final]["arithmetic"]
+    arithmetic = final_model_eval(report)["arithmetic"]
     # The measured figures (calculator against answering directly): docs/results/main-job.json.
     assert arithmetic["items"] == 64
     # The tool chats spread over four operations and 1-6 digits: these + and × problems of 2-3 digits are a
@@ -161,8 +165,7 @@ def test_the_final_model_calls_the_calculator_on_held_out_sums(run):
 
 def test_the_final_model_calls_the_calculator_on_wordings_it_never_saw(run):
     _, report = run
-    final = Path(report["final_model"]["path"]).name
-    wordings = stage(report, "eval")["metrics"]["models"][final]["tool_wordings"]
+    wordings = final_model_eval(report)["tool_wordings"]
     # 0.39 measured (docs/results/main-job.json); 0.01 before the tool chats were asked in many wordings.
     assert wordings["items"] == 96
     assert wordings["calculator"] >= 0.25, wordings

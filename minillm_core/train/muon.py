@@ -95,6 +95,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
               [], [s["step"] for s in states], amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"],
               weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
 
+
 def muon_groups(model: nn.Module) -> list[dict[str, Any]]:
     """The model's trainable parameters: 2-D matrices inside the blocks with Muon, the rest with AdamW.
     Embedding and output-head matrices are 2-D too, but lookups, not maps: AdamW (their names say which)."""

@@ -130,8 +130,6 @@ def _workload(ctx: StageContext, kind: str, default_init: str | None, shape: Mod
                     lora=bool(settings.get("lora")))
 
 
-
-
 def _dataset_sequences(ctx: StageContext, kind: str, seq_len: int) -> tuple[int | None, float]:
     """About how many sequences one epoch holds and their tokens, from the first records of the data file:
     packed blocks of seq_len for pretraining, one per record (cut at seq_len) otherwise; None when the file
