@@ -31,7 +31,7 @@ def test_the_defaults_of_the_day_the_issue_was_filed_wipe_what_the_model_knew_an
     """Full fine-tune at the start model's learning rate, epochs=auto and no replay: what a user got then. The
     new identity is changed on purpose; the check reports what else went, and final_model keeps bot-start's."""
     clone, _ = bot_start_clone
-    report = fine_tune(clone, tmp_path, "replay=0")
+    report = fine_tune(clone, tmp_path, "replay=0", "lr=3e-3")
     stage = report["stages"][0]
     check = stage["metrics"]["answer_check"]
     assert check["items"] == 192 and check["changed_topics"] == ["identity"], check
@@ -42,9 +42,9 @@ def test_the_defaults_of_the_day_the_issue_was_filed_wipe_what_the_model_knew_an
 
 
 def test_the_defaults_learn_a_new_identity_and_keep_what_the_model_knew(bot_start_clone, tmp_path):
-    """The issue's target, on defaults (replay of the start model's chats, its sequence length, sft's lr): the
-    new identity on wordings the file never used, in both languages; sums, facts and calculator calls within the
-    answer check's paired rule; final_model is the fine-tune."""
+    """The issue's target, on defaults (replay of the start model's chats, its sequence length, a third of sft's
+    lr): the new identity on wordings the file never used, in both languages; sums, facts and calculator calls
+    within the answer check's paired rule; final_model is the fine-tune."""
     from minillm_core.eval.evaluate import load_model
     from minillm_core.inference.samples import greedy_answers
     from tests.identity_data import HELD_OUT_EN, HELD_OUT_ZH, NAME, NAME_ZH
@@ -54,6 +54,7 @@ def test_the_defaults_learn_a_new_identity_and_keep_what_the_model_knew(bot_star
     stage = report["stages"][0]
     metrics, check = stage["metrics"], stage["metrics"]["answer_check"]
     assert metrics["replayed_records"] == 380 and metrics["seq_len"] == 384 and metrics["dropped_chats"] == 0
+    assert stage["settings"]["lr"] == 1e-3
     assert check["changed_topics"] == ["identity"] and not check["dropped"] and not check["leaked"], check
     assert check["tool_calls"]["items"] == 64 and not check["tool_calls"]["dropped"], check["tool_calls"]
     assert not check["regressed"] and not stage["warnings"], stage["warnings"]

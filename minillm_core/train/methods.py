@@ -43,6 +43,9 @@ class TrainingMethod:
     tracked: dict[str, str] = field(default_factory=dict)
     # The trainer's config class, "module:Class": `--set args.NAME=VALUE` may set any of its fields.
     config: str = "transformers:TrainingArguments"
+    # The learning rate when the start model is a chat model already (a fine-tune of one) and `lr` was not set:
+    # a fine-tune at the rate that made the model wipes more of what it knew (sft: docs/experiments.md).
+    fine_tune_lr: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -23,7 +23,15 @@ from datasets import Features, List, Value
 from transformers import PreTrainedModel, Trainer, TrainerState
 from transformers.trainer_utils import TrainOutput
 
-from minillm_core.contract.outputs import MARKER, output_path, run_name, stage_output, staged_output, workdir_relative
+from minillm_core.contract.outputs import (
+    MARKER,
+    output_path,
+    read_marker,
+    run_name,
+    stage_output,
+    staged_output,
+    workdir_relative,
+)
 from minillm_core.contract.skill import SkillError, StageContext, StageResult
 from minillm_core.data.cached import cached_records
 from minillm_core.data.formats import DataError, RecordReader
@@ -166,6 +174,7 @@ def train(stage: str, ctx: StageContext, method: TrainingMethod) -> StageResult:
         with_chat_template(tokenizer)
     start = start_folder(settings, ctx, method.default_init)  # the local folder, None for a new model or hub id
     seq_len = sequence_length(settings, start, ctx)
+    settings["lr"] = learning_rate(settings, start, ctx, method)  # the report's settings say what it trained at
     resume = can_resume(checkpoints, settings, ctx.log)
     args = training_arguments({**settings, "batch_size": stage_preflight.batch_size(settings, figures)}, checkpoints,
                               count_parameters(model))
@@ -251,6 +260,15 @@ def sequence_length(settings: dict[str, Any], start: Path | None, ctx: StageCont
     if not settings["max_seq_len"] and seq_len == trained_seq_len(start):
         ctx.log.info("max_seq_len %d: the longest the start model was trained at", seq_len)
     return seq_len
+
+
+def learning_rate(settings: dict[str, Any], start: Path | None, ctx: StageContext, method: TrainingMethod) -> float:
+    """`lr`, or the method's fine-tune rate when the start model is a chat model already and `lr` was not set."""
+    chat_start = start is not None and (read_marker(start) or {}).get("style") == "chat"
+    if method.fine_tune_lr is None or "lr" in ctx.explicit or not chat_start:
+        return settings["lr"]
+    ctx.log.info("lr %g: fine-tuning a chat model (`--set lr=` to choose)", method.fine_tune_lr)
+    return method.fine_tune_lr
 
 
 def _check_after_training(stage: str, models: ModelPair, style: str, result: StageResult, run: TrainingRun) -> None:
