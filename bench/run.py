@@ -331,7 +331,9 @@ BUSY_LOG_STEPS = 5  # the busy runs' log interval: the first holds the start-up 
 def busy_processes(count: int) -> Iterator[None]:
     """`count` CPU-bound processes running beside the measurement: a laptop with other work, a CI runner, an
     agent that runs two commands at once."""
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    # Each spinner ends when this process does, even when killed before `finally` runs (a timed-out test).
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(count)]
     try:
         time.sleep(0.5)  # already busy when the measurement starts
         yield

@@ -80,6 +80,7 @@ def hub(monkeypatch):
         yield standin
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     """A test that needs bot-start's run is `slow`: the main job takes minutes, so `python -m pytest -q` leaves
     these out and `python -m pytest -q -m slow` runs them (CI runs both).
