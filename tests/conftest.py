@@ -80,23 +80,12 @@ def hub(monkeypatch):
         yield standin
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     """A test that needs bot-start's run is `slow`: the main job takes minutes, so `python -m pytest -q` leaves
-    these out and `python -m pytest -q -m slow` runs them (CI runs both).
-
-    Under pytest-xdist (CI: `-n 2 --dist loadgroup`) a module's tests stay on one worker, so its module fixtures
-    are built once, and every module that reads bot-start's run shares one worker with it: bot-start runs once
-    (about half the slow tests' time) while the other worker takes the rest."""
-    def uses_bot_start(item) -> bool:
-        return "bot_start_clone" in getattr(item, "fixturenames", ())
-
-    bot_start_modules = {item.nodeid.split("::")[0] for item in items if uses_bot_start(item)}
+    these out and `python -m pytest -q -m slow` runs them (CI runs both)."""
     for item in items:
-        if uses_bot_start(item):
+        if "bot_start_clone" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
-        module = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group("bot-start" if module in bot_start_modules else module))
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +95,6 @@ def bot_start_clone(tmp_path_factory) -> tuple[Path, dict]:
     subprocess.run(["git", "clone", "-q", str(Path(__file__).resolve().parent.parent), str(clone)], check=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "MINILLM_LOAD_PLUGINS": ""}
     result = subprocess.run([sys.executable, "-m", "minillm_core", "run", "bot-start", "--json"], cwd=clone,
-                            capture_output=True, text=True, env=env, timeout=3600)  # beside another worker: slower
+                            capture_output=True, text=True, env=env, timeout=1800)
     assert result.returncode == 0, result.stderr[-4000:]
     return clone, json.loads(result.stdout)
