@@ -36,11 +36,10 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
-from minillm_core.contract.outputs import read_marker
 from minillm_core.eval.answers import QUICK_EVERY, AnswerItem, answer_scores, load_items
 from minillm_core.eval.own_data import Questions, carries
 from minillm_core.train.model_pair import ModelPair
-from minillm_core.train.start_model import trained_on
+from minillm_core.train.start_model import is_chat_model, trained_on
 
 SIGNIFICANCE = 0.05
 MIN_LOST = 5  # with nothing gained, the fewest lost items a sign test puts below 5% (4: 6.3%, 5: 3.1%)
@@ -124,7 +123,7 @@ def compare(models: ModelPair, style: str, user_prompts: list[str] | None = None
 def tool_calls(models: ModelPair, every: int, user_prompts: list[str]) -> dict[str, Any] | None:
     """Where a tool is due, does the trained model still call the calculator right on its first turn? None when
     the start model is not a chat model (see the module docstring)."""
-    if (read_marker(models.start) or {}).get("style") != "chat":
+    if not is_chat_model(models.start):
         return None
     from minillm_core.eval.arithmetic import first_calls, load_arithmetic_items, share  # loads torch: when asked
 

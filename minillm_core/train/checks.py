@@ -181,7 +181,7 @@ def teacher_problem(teacher: Path, student_tokenizer: Any, student_rows: int, st
         return (f"the teacher {teacher} reads text with another tokenizer than the student {student}",
                 "train the teacher with the student's tokenizer (in the same work directory: `out/tokenizer`), "
                 "or give the student a teacher trained with it")
-    rows = json.loads((teacher / "config.json").read_text(encoding="utf-8")).get("vocab_size")
+    rows = embedding_rows(teacher)
     if rows != student_rows:
         return (f"the teacher {teacher} has {rows} embedding rows and the student {student} {student_rows}: the "
                 "same tokenizer, but presets that round its size differently",
@@ -194,5 +194,9 @@ def student_problem(teacher: Path, student: Path) -> tuple[str, str] | None:
     """teacher_problem for a student saved in `student`, read from its folder."""
     from minillm_core.model.tokenizer import load_tokenizer
 
-    rows = json.loads((student / "config.json").read_text(encoding="utf-8")).get("vocab_size")
-    return teacher_problem(teacher, load_tokenizer(student), rows, str(student))
+    return teacher_problem(teacher, load_tokenizer(student), embedding_rows(student), str(student))
+
+
+def embedding_rows(folder: Path) -> int | None:
+    """The vocabulary size in the config of the model saved in `folder`."""
+    return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("vocab_size")

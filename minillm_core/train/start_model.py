@@ -82,6 +82,11 @@ def trained_seq_len(folder: Path | None) -> int | None:
     return max(lengths) if lengths else None
 
 
+def is_chat_model(folder: Path | None) -> bool:
+    """Whether the model in `folder` was saved by a chat stage of this project (its marker's style says so)."""
+    return folder is not None and (read_marker(folder) or {}).get("style") == "chat"
+
+
 def trained_on(folder: Path | None) -> list[dict[str, Any]]:
     """The datasets that trained the model in `folder`, oldest first ([] for a model from elsewhere)."""
     return ((read_marker(folder) or {}).get("provenance") or {}).get("trained_on", []) if folder else []

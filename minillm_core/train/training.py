@@ -23,15 +23,7 @@ from datasets import Features, List, Value
 from transformers import PreTrainedModel, Trainer, TrainerState
 from transformers.trainer_utils import TrainOutput
 
-from minillm_core.contract.outputs import (
-    MARKER,
-    output_path,
-    read_marker,
-    run_name,
-    stage_output,
-    staged_output,
-    workdir_relative,
-)
+from minillm_core.contract.outputs import MARKER, output_path, run_name, stage_output, staged_output, workdir_relative
 from minillm_core.contract.skill import SkillError, StageContext, StageResult
 from minillm_core.data.cached import cached_records
 from minillm_core.data.formats import DataError, RecordReader
@@ -72,6 +64,7 @@ from minillm_core.train.plugin_callbacks import plugin_callbacks
 from minillm_core.train.speedups import compile_requested, use_bf16
 from minillm_core.train.stage_logs import StageLogs
 from minillm_core.train.start_model import (
+    is_chat_model,
     load_start_model,
     provenance,
     stage_sequence_length,
@@ -264,8 +257,7 @@ def sequence_length(settings: dict[str, Any], start: Path | None, ctx: StageCont
 
 def learning_rate(settings: dict[str, Any], start: Path | None, ctx: StageContext, method: TrainingMethod) -> float:
     """`lr`, or the method's fine-tune rate when the start model is a chat model already and `lr` was not set."""
-    chat_start = start is not None and (read_marker(start) or {}).get("style") == "chat"
-    if method.fine_tune_lr is None or "lr" in ctx.explicit or not chat_start:
+    if method.fine_tune_lr is None or "lr" in ctx.explicit or not is_chat_model(start):
         return settings["lr"]
     ctx.log.info("lr %g: fine-tuning a chat model (`--set lr=` to choose)", method.fine_tune_lr)
     return method.fine_tune_lr
